@@ -1,0 +1,233 @@
+"""The `picd` command line. Errors print one line and exit non-zero; PICD_DEBUG=1 shows tracebacks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .container import PicdFile
+from .errors import PicdError
+from .image_codecs import available_codecs, default_codec_name, get_codec
+from .images import load_image, save_image
+from .metrics import bits_per_pixel
+from .ocr import OcrConfig, extract_layout
+from .pipeline import ENCODE_MODES, RENDER_MODES, decode_picd, encode_image
+
+EXIT_ERROR = 2
+
+
+def _progress(args: argparse.Namespace):
+    if getattr(args, "quiet", False):
+        return None
+    return lambda message: print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def _ocr_config(args: argparse.Namespace) -> OcrConfig:
+    return OcrConfig(min_confidence=args.min_confidence, psm=args.psm, lang=args.lang, upscale=args.ocr_upscale)
+
+
+def _add_ocr_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("OCR")
+    g.add_argument("--lang", default="eng", help="Tesseract language(s), e.g. eng or eng+deu (default: eng)")
+    g.add_argument("--psm", type=int, default=3, help="Tesseract page segmentation mode (default: 3)")
+    g.add_argument("--min-confidence", type=float, default=30.0, help="drop words below this confidence (default: 30)")
+    g.add_argument("--ocr-upscale", type=float, default=2.0, help="upscale before OCR, 1..4 (default: 2)")
+
+
+def cmd_ocr(args: argparse.Namespace) -> int:
+    layout = extract_layout(load_image(args.image), _ocr_config(args))
+    if args.json:
+        print(layout.to_json())
+    else:
+        for line in layout.lines:
+            print(line.text)
+    return 0
+
+
+def _output_path(path: str, suffix: str) -> Path:
+    out = Path(path)
+    if out.is_dir():
+        raise PicdError(f"output {out} is a folder; give a file name ending in {suffix}")
+    return out
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    out = _output_path(args.output, ".picd")
+    if out.exists() and not args.force:
+        raise PicdError(f"{out} exists; pass --force to overwrite it")
+    image = load_image(args.image)
+    start = time.perf_counter()
+    result = encode_image(image, mode=args.mode, codec=args.codec, quality=args.quality,
+                          ocr_config=_ocr_config(args), progress=_progress(args))
+    size = result.picd.save(out)
+    sizes = result.picd.layer_sizes()
+    h, w = image.shape[:2]
+    print(f"{out}: {size} bytes, {bits_per_pixel(size, w, h):.4f} bpp ({result.picd.mode} mode, "
+          f"{result.picd.image_codec} q={result.picd.image_quality}; text {sizes['text']} B, image {sizes['image']} B, "
+          f"container {sizes['container']} B) in {time.perf_counter() - start:.2f} s")
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    out = _output_path(args.output, ".png")
+    if out.exists() and not args.force:
+        raise PicdError(f"{out} exists; pass --force to overwrite it")
+    start = time.perf_counter()
+    picd = PicdFile.load(args.input)
+    result = decode_picd(picd, render=args.render, progress=_progress(args))
+    save_image(result.image, out)
+    print(f"{out}: {picd.width}x{picd.height}, render={args.render}, in {time.perf_counter() - start:.2f} s")
+    return 0
+
+
+def _info(path: str) -> dict:
+    picd = PicdFile.load(path)
+    sizes = picd.layer_sizes()
+    info = {
+        "file": path, "mode": picd.mode, "width": picd.width, "height": picd.height,
+        "padded_width": picd.padded_width, "padded_height": picd.padded_height,
+        "image_codec": picd.image_codec, "quality": picd.image_quality, "bytes": sizes,
+        "bpp": {k: bits_per_pixel(v, picd.width, picd.height) for k, v in sizes.items()},
+    }
+    if picd.text_layer is not None:
+        from .text_layer import decode_text_layer
+
+        info["words"] = len(decode_text_layer(picd.text_layer))
+    return info
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = _info(args.input)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{info['file']}: {info['width']}x{info['height']} (padded {info['padded_width']}x{info['padded_height']}), "
+          f"{info['mode']} mode, image codec {info['image_codec']} q={info['quality']}")
+    for part in ("text", "image", "container", "total"):
+        print(f"  {part:<9} {info['bytes'][part]:>9} bytes  {info['bpp'][part]:.5f} bpp")
+    if "words" in info:
+        print(f"  words     {info['words']:>9}")
+    return 0
+
+
+def cmd_codecs(args: argparse.Namespace) -> int:
+    default = default_codec_name()
+    rows = []
+    for name, reason in available_codecs().items():
+        row = {"name": name, "available": reason is None, "default": name == default}
+        if reason is None:
+            codec = get_codec(name)
+            row.update(quality_min=codec.quality_range[0], quality_max=codec.quality_range[1],
+                       default_quality=codec.default_quality, uses_glyph=codec.uses_glyph,
+                       description=codec.description)
+        else:
+            row["unavailable_because"] = reason
+        rows.append(row)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        if row["available"]:
+            mark = " (default)" if row["default"] else ""
+            print(f"{row['name']:<8} quality {row['quality_min']}..{row['quality_max']}, default {row['default_quality']}"
+                  f"{mark}  {row['description']}")
+        else:
+            print(f"{row['name']:<8} unavailable: {row['unavailable_because']}")
+    return 0
+
+
+def cmd_screens(args: argparse.Namespace) -> int:
+    from .data import generate_screen
+
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    for i in range(args.count):
+        seed = args.seed + i
+        screen = generate_screen(seed, args.width, args.height, kind=args.kind, photo_dir=args.photos)
+        save_image(screen.image, out / f"screen_{seed:05d}.png")
+        (out / f"screen_{seed:05d}.json").write_text(screen.layout.to_json(), encoding="utf-8")
+        if not args.quiet:
+            print(f"  {i + 1}/{args.count} screen_{seed:05d} ({screen.kind}, {len(screen.layout)} words)",
+                  file=sys.stderr)
+    print(f"{args.count} screens with ground truth in {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="picd", description="PICD perceptual image codec (text layer + image layer)")
+    parser.add_argument("--version", action="version", version=f"picd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ocr", help="print the text layout Tesseract finds in an image")
+    p.add_argument("image")
+    p.add_argument("--json", action="store_true", help="print words and boxes as JSON")
+    _add_ocr_options(p)
+    p.set_defaults(func=cmd_ocr)
+
+    p = sub.add_parser("encode", help="encode an image to a .picd file")
+    p.add_argument("image")
+    p.add_argument("-o", "--output", required=True, help="output .picd file")
+    p.add_argument("--mode", choices=ENCODE_MODES, default="auto", help="screen (text layer), natural, or auto")
+    p.add_argument("--codec", default=None, help="image-layer codec (see 'picd codecs'; default: the first available)")
+    p.add_argument("--quality", type=int, default=None, help="codec quality (see 'picd codecs' for ranges)")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite the output file")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    _add_ocr_options(p)
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("decode", help="decode a .picd file to an image")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True, help="output image (PNG)")
+    p.add_argument("--render", choices=RENDER_MODES, default="none",
+                   help="none: the image layer; glyph: text drawn over it from the text layer")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite the output file")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("info", help="sizes of each layer and bits per pixel")
+    p.add_argument("input")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("codecs", help="list image-layer codecs, their quality ranges and the default")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_codecs)
+
+    p = sub.add_parser("screens", help="render synthetic screenshots with ground-truth text (PNG + JSON)")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--count", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--width", type=int, default=1024)
+    p.add_argument("--height", type=int, default=768)
+    p.add_argument("--kind", default=None, help="document, ui, code, chat, table or mixed (default: random)")
+    p.add_argument("--photos", default=None, help="folder of natural images to paste into screens")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_screens)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PicdError as exc:
+        print(f"picd: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("picd: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an unexpected failure is still one line, unless debugging
+        if os.environ.get("PICD_DEBUG"):
+            raise
+        print(f"picd: internal error: {exc.__class__.__name__}: {exc} (set PICD_DEBUG=1 for a traceback and "
+              "report it)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,6 @@
+"""Image-layer codecs behind one interface, looked up by the name stored in the .picd file."""
+
+from .base import ImageCodec, available_codecs, default_codec_name, get_codec, register_codec
+from . import pillow_codecs  # noqa: F401  (registers jpeg, webp, avif)
+
+__all__ = ["ImageCodec", "available_codecs", "default_codec_name", "get_codec", "register_codec"]

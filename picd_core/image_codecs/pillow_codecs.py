@@ -1,0 +1,71 @@
+"""Classical image-layer codecs from Pillow: JPEG, WebP and AVIF (where this Pillow build has them)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, features
+
+from ..errors import BitstreamError
+from .base import ImageCodec, register_codec
+
+
+class PillowCodec(ImageCodec):
+    pil_format = ""
+    save_options: dict = {}
+
+    def encode(self, image: np.ndarray, quality: int, glyph: np.ndarray | None = None) -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, format=self.pil_format, quality=quality, **self.save_options)
+        return buf.getvalue()
+
+    def decode(self, data: bytes, width: int, height: int, quality: int, glyph: np.ndarray | None = None) -> np.ndarray:
+        try:
+            with Image.open(io.BytesIO(data), formats=[self.pil_format]) as im:
+                im.load()
+                arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
+        except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... on corrupt data
+            raise BitstreamError(f"{self.name} image layer is corrupt ({exc.__class__.__name__}: {exc})") from None
+        if arr.shape[:2] != (height, width):
+            raise BitstreamError(f"{self.name} image layer is {arr.shape[1]}x{arr.shape[0]}, header says {width}x{height}")
+        return arr
+
+
+class JpegCodec(PillowCodec):
+    name = "jpeg"
+    description = "JPEG (libjpeg via Pillow), 4:2:0, optimised Huffman tables"
+    pil_format = "JPEG"
+    quality_range = (1, 95)
+    default_quality = 10
+    save_options = {"optimize": True, "subsampling": 2}
+
+
+class WebpCodec(PillowCodec):
+    name = "webp"
+    description = "WebP lossy (libwebp via Pillow), slowest/best method"
+    pil_format = "WEBP"
+    quality_range = (0, 100)
+    default_quality = 10
+    save_options = {"method": 6}
+
+
+class AvifCodec(PillowCodec):
+    name = "avif"
+    description = "AVIF (libavif/AOM via Pillow), speed 4, 4:2:0"
+    pil_format = "AVIF"
+    quality_range = (0, 100)
+    default_quality = 20
+    save_options = {"speed": 4, "subsampling": "4:2:0"}
+
+
+def _needs(feature: str, what: str):
+    def reason() -> str | None:
+        return None if features.check(feature) else f"this Pillow build has no {what} support (pip install -U pillow)"
+
+    return reason
+
+
+register_codec("webp", WebpCodec, _needs("webp", "WebP"), priority=100)
+register_codec("avif", AvifCodec, _needs("avif", "AVIF"), priority=110)
+register_codec("jpeg", JpegCodec, _needs("jpg", "JPEG"), priority=120)

@@ -1,0 +1,108 @@
+"""OCR Extract: Tesseract (via pytesseract) -> TextLayout with pixel boxes, in reading order."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from .errors import InvalidInputError, OcrUnavailableError
+from .images import to_rgb_array
+from .layout import Line, TextLayout, Word
+
+_INSTALL_HINT = (
+    "install Tesseract: 'apt-get install tesseract-ocr' (Debian/Ubuntu), 'brew install tesseract' (macOS) or the "
+    "UB-Mannheim installer (Windows), then 'pip install pytesseract'; set TESSERACT_CMD if it is not on PATH"
+)
+
+
+@dataclass(frozen=True)
+class OcrConfig:
+    """Tesseract settings. Defaults follow PICD_SPEC §2.2 (LSTM engine, automatic page segmentation)."""
+
+    min_confidence: float = 30.0
+    psm: int = 3
+    oem: int = 1
+    lang: str = "eng"
+    # Upscaling before OCR helps Tesseract on small UI text; boxes are mapped back to original pixels.
+    upscale: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_confidence <= 100:
+            raise InvalidInputError(f"min_confidence must be in [0, 100], got {self.min_confidence}")
+        if self.psm not in range(0, 14):
+            raise InvalidInputError(f"page segmentation mode (psm) must be 0..13, got {self.psm}")
+        if self.oem not in range(0, 4):
+            raise InvalidInputError(f"OCR engine mode (oem) must be 0..3, got {self.oem}")
+        if not 1.0 <= self.upscale <= 4.0:
+            raise InvalidInputError(f"upscale must be in [1, 4], got {self.upscale}")
+        if not self.lang or any(c in self.lang for c in " ;|&"):
+            raise InvalidInputError(f"lang must be a Tesseract language code like 'eng' or 'eng+deu', got {self.lang!r}")
+
+
+def _pytesseract():
+    try:
+        import pytesseract
+    except ImportError:
+        raise OcrUnavailableError(f"pytesseract is not installed; {_INSTALL_HINT}") from None
+    import os
+
+    cmd = os.environ.get("TESSERACT_CMD")
+    if cmd:
+        pytesseract.pytesseract.tesseract_cmd = cmd
+    elif shutil.which(pytesseract.pytesseract.tesseract_cmd) is None:
+        raise OcrUnavailableError(f"the tesseract program was not found; {_INSTALL_HINT}")
+    return pytesseract
+
+
+def tesseract_version() -> str:
+    return str(_pytesseract().get_tesseract_version())
+
+
+def available_languages() -> list[str]:
+    return list(_pytesseract().get_languages(config=""))
+
+
+def extract_layout(image: np.ndarray | Image.Image, config: OcrConfig | None = None) -> TextLayout:
+    """Run Tesseract and return the words it is confident about, grouped into lines, in reading order."""
+    config = config or OcrConfig()
+    rgb = to_rgb_array(image)
+    height, width = rgb.shape[:2]
+    pytesseract = _pytesseract()
+    pil = Image.fromarray(rgb)
+    scale = config.upscale
+    if scale != 1.0:
+        pil = pil.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.LANCZOS)
+    try:
+        data = pytesseract.image_to_data(
+            pil, lang=config.lang, config=f"--oem {config.oem} --psm {config.psm}", output_type=pytesseract.Output.DICT
+        )
+    except pytesseract.TesseractNotFoundError:
+        raise OcrUnavailableError(f"the tesseract program was not found; {_INSTALL_HINT}") from None
+    except pytesseract.TesseractError as exc:
+        message = str(exc.message if hasattr(exc, "message") else exc).strip()
+        if "Failed loading language" in message or "traineddata" in message:
+            raise OcrUnavailableError(
+                f"Tesseract has no data for language {config.lang!r}; install it, e.g. "
+                f"'apt-get install tesseract-ocr-{config.lang.split('+')[0]}'"
+            ) from None
+        raise OcrUnavailableError(f"Tesseract failed: {message}") from None
+    groups: dict[tuple[int, int, int], list[Word]] = {}
+    for i, text in enumerate(data["text"]):
+        text = (text or "").strip()
+        conf = float(data["conf"][i])
+        if int(data["level"][i]) != 5 or not text or conf < config.min_confidence:
+            continue
+        x0 = int(round(int(data["left"][i]) / scale))
+        y0 = int(round(int(data["top"][i]) / scale))
+        x1 = int(round((int(data["left"][i]) + int(data["width"][i])) / scale))
+        y1 = int(round((int(data["top"][i]) + int(data["height"][i])) / scale))
+        x0, y0 = min(max(x0, 0), width - 1), min(max(y0, 0), height - 1)
+        x1, y1 = min(max(x1, x0 + 1), width), min(max(y1, y0 + 1), height)
+        key = (int(data["block_num"][i]), int(data["par_num"][i]), int(data["line_num"][i]))
+        groups.setdefault(key, []).append(Word(" ".join(text.split()), x0, y0, x1 - x0, y1 - y0, conf))
+    lines = [sorted(words, key=lambda w: (w.x, w.y)) for words in groups.values()]
+    lines.sort(key=lambda ws: (min(w.y for w in ws), ws[0].x))
+    return TextLayout(tuple(Line(tuple(ws)) for ws in lines))

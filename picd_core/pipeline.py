@@ -1,0 +1,152 @@
+"""Encode an image to a .picd file and decode it back (text layer + image layer + optional rendering)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .container import PicdFile
+from .errors import GlyphMismatchError, InvalidInputError
+from .glyph import composite_text, glyph_checksum, render_glyph
+from .image_codecs import default_codec_name, get_codec
+from .images import to_rgb_array
+from .layout import TextLayout
+from .ocr import OcrConfig, extract_layout
+from .text_layer import decode_text_layer, encode_text_layer
+
+ENCODE_MODES = ("auto", "screen", "natural")
+RENDER_MODES = ("none", "glyph")
+# Auto mode calls an image a screen when OCR finds at least this many confident words (natural photos give a few
+# spurious low-confidence words at most).
+AUTO_SCREEN_MIN_WORDS = 8
+AUTO_SCREEN_MIN_CONFIDENCE = 70.0
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class EncodeResult:
+    picd: PicdFile
+    layout: TextLayout  # empty in natural mode
+    glyph: np.ndarray | None  # uint8 [H, W] at the original size; None in natural mode
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class DecodeResult:
+    image: np.ndarray  # the rendered output (uint8 [H, W, 3])
+    image_layer: np.ndarray  # X̄, the decoded image layer before rendering
+    layout: TextLayout
+    glyph: np.ndarray | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _pad(image: np.ndarray, multiple: int, mode: str) -> np.ndarray:
+    height, width = image.shape[:2]
+    ph, pw = -height % multiple, -width % multiple
+    if not ph and not pw:
+        return image
+    pad = ((0, ph), (0, pw)) + ((0, 0),) * (image.ndim - 2)
+    return np.pad(image, pad, mode=mode)
+
+
+def choose_mode(layout: TextLayout) -> str:
+    confident = sum(1 for w in layout.words if (w.confidence or 0.0) >= AUTO_SCREEN_MIN_CONFIDENCE)
+    return "screen" if confident >= AUTO_SCREEN_MIN_WORDS else "natural"
+
+
+def encode_image(
+    image: np.ndarray,
+    mode: str = "auto",
+    codec: str | None = None,
+    quality: int | None = None,
+    layout: TextLayout | None = None,
+    ocr_config: OcrConfig | None = None,
+    progress: Progress | None = None,
+) -> EncodeResult:
+    """Code an image into a PicdFile. In screen mode the text layer comes from `layout` if given, else from OCR."""
+    say = progress or (lambda _msg: None)
+    if mode not in ENCODE_MODES:
+        raise InvalidInputError(f"mode must be one of {ENCODE_MODES}, got {mode!r}")
+    rgb = to_rgb_array(image)
+    height, width = rgb.shape[:2]
+    image_codec = get_codec(codec or default_codec_name())
+    quality = image_codec.check_quality(quality)
+    timings: dict[str, float] = {}
+    if layout is None and mode != "natural":
+        t0 = time.perf_counter()
+        layout = extract_layout(rgb, ocr_config)
+        timings["ocr"] = time.perf_counter() - t0
+        say(f"OCR: {len(layout)} words in {timings['ocr']:.2f} s")
+    if mode == "auto":
+        mode = choose_mode(layout)
+        say(f"mode: {mode}")
+    text_bytes = glyph = glyph_crc = None
+    if mode == "screen":
+        if not layout.bounds_fit(width, height):
+            raise InvalidInputError(f"the text layout has boxes outside the {width}x{height} image")
+        t0 = time.perf_counter()
+        text_bytes = encode_text_layer(layout)
+        glyph = render_glyph(layout, width, height)
+        glyph_crc = glyph_checksum(glyph)
+        timings["text"] = time.perf_counter() - t0
+        say(f"text layer: {len(text_bytes)} bytes")
+    else:
+        layout = TextLayout()
+    t0 = time.perf_counter()
+    padded = _pad(rgb, image_codec.size_multiple, "edge")
+    padded_glyph = _pad(glyph, image_codec.size_multiple, "edge") if glyph is not None else None
+    image_bytes = image_codec.encode(padded, quality, padded_glyph if image_codec.uses_glyph else None)
+    timings["image"] = time.perf_counter() - t0
+    say(f"image layer ({image_codec.name} q={quality}): {len(image_bytes)} bytes")
+    picd = PicdFile(
+        mode=mode, width=width, height=height, padded_width=padded.shape[1], padded_height=padded.shape[0],
+        image_codec=image_codec.name, image_quality=quality, image_layer=image_bytes, text_layer=text_bytes,
+        glyph_crc=glyph_crc,
+    )
+    return EncodeResult(picd, layout, glyph, timings)
+
+
+def decode_picd(picd: PicdFile, render: str = "none", progress: Progress | None = None) -> DecodeResult:
+    """Decode both layers and render: 'none' returns the image layer, 'glyph' composites the text over it."""
+    say = progress or (lambda _msg: None)
+    if render not in RENDER_MODES:
+        raise InvalidInputError(f"render must be one of {RENDER_MODES}, got {render!r}")
+    image_codec = get_codec(picd.image_codec)
+    timings: dict[str, float] = {}
+    layout, glyph = TextLayout(), None
+    if picd.text_layer is not None:
+        t0 = time.perf_counter()
+        layout = decode_text_layer(picd.text_layer)
+        if not layout.bounds_fit(picd.width, picd.height):
+            from .errors import BitstreamError
+
+            raise BitstreamError("text layer has boxes outside the image (corrupt)")
+        glyph = render_glyph(layout, picd.width, picd.height)
+        timings["text"] = time.perf_counter() - t0
+        if picd.glyph_crc is not None and glyph_checksum(glyph) != picd.glyph_crc:
+            message = (
+                "this machine renders a different glyph image from the encoder's (another font file or Pillow build)"
+            )
+            if image_codec.uses_glyph:
+                raise GlyphMismatchError(f"{message}; the glyph-conditioned image layer cannot be decoded exactly")
+            warnings.warn(message + "; the image layer is unaffected", RuntimeWarning, stacklevel=2)
+        say(f"text layer: {len(layout)} words")
+    t0 = time.perf_counter()
+    padded_glyph = None
+    if glyph is not None and image_codec.uses_glyph:
+        padded_glyph = np.pad(glyph, ((0, picd.padded_height - picd.height), (0, picd.padded_width - picd.width)),
+                              mode="edge")
+    decoded = image_codec.decode(picd.image_layer, picd.padded_width, picd.padded_height, picd.image_quality,
+                                 padded_glyph)
+    image_layer = np.ascontiguousarray(decoded[: picd.height, : picd.width])
+    timings["image"] = time.perf_counter() - t0
+    say(f"image layer decoded in {timings['image']:.2f} s")
+    output = image_layer
+    if render == "glyph" and glyph is not None:
+        output = composite_text(image_layer, layout, glyph)
+    return DecodeResult(output, image_layer, layout, glyph, timings)

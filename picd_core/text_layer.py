@@ -1,0 +1,266 @@
+"""Lossless coding of the text layout Z (PICD_SPEC §2).
+
+Stream layout (byte-aligned parts, then one bit stream):
+
+    u8      (string coder id << 4) | flags          flags bit0: strings are escaped
+    varint  length of the string payload
+    bytes   string payload (coded by the coder named above)
+    bits    3-bit exp-Golomb order for each of the 7 geometry fields, then the geometry symbols
+
+The string payload comes first because it alone fixes the structure (lines split on '\\n', words on ' '), and the
+geometry coder uses each word's character count to predict its width. Geometry is integer-only so that encoder and
+decoder predict bit-identically. Exp-Golomb orders are chosen per layout by measuring every order 0..7.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .bitio import BitReader, BitWriter, exp_golomb_length, read_varint, signed_to_unsigned, write_varint
+from .errors import BitstreamError, InvalidInputError
+from .layout import Line, TextLayout, Word
+from . import text_coders
+
+FLAG_ESCAPED = 0x01
+ORDER_BITS = 3
+# Geometry fields in stream order; each gets its own exp-Golomb order.
+FIELDS = ("line_gap", "line_height", "line_x", "word_gap", "word_width", "word_dy", "word_dh")
+_SIGNED = {"line_gap", "line_height", "line_x", "word_gap", "word_width", "word_dy", "word_dh"}
+# Prior for the width predictor: a character is about 0.55 line-heights wide (Latin fonts), as a fraction.
+_WIDTH_PRIOR = (55, 100)
+_GAP_PRIOR = (30, 100)
+_MAX_WORDS = 1 << 22
+
+
+# ---------------------------------------------------------------- strings
+
+_ESCAPES = {"\\": "\\\\", " ": "\\s", "\n": "\\n"}
+
+
+def _needs_escape(layout: TextLayout) -> bool:
+    return any(
+        not line.words or any(not w.text or any(ch in w.text for ch in " \n\\") for w in line.words)
+        for line in layout.lines
+    )
+
+
+def _escape_word(text: str) -> str:
+    if not text:
+        return "\\e"
+    return "".join(_ESCAPES.get(ch, ch) for ch in text)
+
+
+def _unescape_word(token: str) -> str:
+    if token == "\\e":
+        return ""
+    out, i = [], 0
+    while i < len(token):
+        ch = token[i]
+        if ch == "\\":
+            if i + 1 >= len(token):
+                raise BitstreamError("dangling escape in text payload (corrupt)")
+            nxt = token[i + 1]
+            mapped = {"\\": "\\", "s": " ", "n": "\n"}.get(nxt)
+            if mapped is None:
+                raise BitstreamError(f"unknown escape \\{nxt} in text payload (corrupt)")
+            out.append(mapped)
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def _strings_payload(layout: TextLayout, escaped: bool) -> str:
+    if not escaped:
+        return "\n".join(" ".join(w.text for w in line.words) for line in layout.lines)
+    return "\n".join(
+        " ".join(_escape_word(w.text) for w in line.words) if line.words else "\\0" for line in layout.lines
+    )
+
+
+def _parse_strings(payload: str, escaped: bool) -> list[list[str]]:
+    if payload == "":
+        return []
+    lines = payload.split("\n")
+    if not escaped:
+        return [line.split(" ") for line in lines]
+    return [[] if line == "\\0" else [_unescape_word(tok) for tok in line.split(" ")] for line in lines]
+
+
+# ---------------------------------------------------------------- geometry model
+
+
+def _median_low(values: list[int]) -> int:
+    ordered = sorted(values)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+class _GeometryModel:
+    """Integer predictors shared by encoder and decoder. Feed it the true values as they are coded."""
+
+    def __init__(self) -> None:
+        self.prev_line_bottom = 0
+        self.prev_line_h = 0
+        self.prev_line_x = 0
+        self.width_num, self.width_den = _WIDTH_PRIOR  # running width / (chars · line height)
+        self.gap_num, self.gap_den = _GAP_PRIOR  # running gap / line height
+
+    def predict_width(self, n_chars: int, line_h: int) -> int:
+        den = self.width_den
+        return (n_chars * line_h * self.width_num + den // 2) // den
+
+    def predict_gap(self, line_h: int) -> int:
+        den = self.gap_den
+        return (line_h * self.gap_num + den // 2) // den
+
+    def learn_width(self, width: int, n_chars: int, line_h: int) -> None:
+        if n_chars and line_h:
+            self.width_num += width
+            self.width_den += n_chars * line_h
+
+    def learn_gap(self, gap: int, line_h: int) -> None:
+        if line_h:
+            self.gap_num += max(gap, 0)
+            self.gap_den += line_h
+
+    def end_line(self, line_y: int, line_h: int, line_x: int) -> None:
+        self.prev_line_bottom = line_y + line_h
+        self.prev_line_h = line_h
+        self.prev_line_x = line_x
+
+
+def _geometry_symbols(layout: TextLayout) -> list[tuple[int, int]]:
+    """(field index, signed residual) in stream order."""
+    model = _GeometryModel()
+    idx = {name: i for i, name in enumerate(FIELDS)}
+    symbols: list[tuple[int, int]] = []
+    for line in layout.lines:
+        if not line.words:
+            continue
+        line_y = _median_low([w.y for w in line.words])
+        line_h = _median_low([w.h for w in line.words])
+        symbols.append((idx["line_gap"], line_y - model.prev_line_bottom))
+        symbols.append((idx["line_height"], line_h - model.prev_line_h))
+        prev: Word | None = None
+        for word in line.words:
+            if prev is None:
+                symbols.append((idx["line_x"], word.x - model.prev_line_x))
+            else:
+                gap = word.x - (prev.x + prev.w)
+                symbols.append((idx["word_gap"], gap - model.predict_gap(line_h)))
+                model.learn_gap(gap, line_h)
+            n_chars = len(word.text)
+            symbols.append((idx["word_width"], word.w - model.predict_width(n_chars, line_h)))
+            model.learn_width(word.w, n_chars, line_h)
+            symbols.append((idx["word_dy"], word.y - line_y))
+            symbols.append((idx["word_dh"], word.h - line_h))
+            prev = word
+        model.end_line(line_y, line_h, line.words[0].x)
+    return symbols
+
+
+def _best_orders(symbols: list[tuple[int, int]]) -> list[int]:
+    orders = []
+    for field in range(len(FIELDS)):
+        codes = [signed_to_unsigned(v) for f, v in symbols if f == field]
+        orders.append(min(range(1 << ORDER_BITS), key=lambda k: sum(exp_golomb_length(c, k) for c in codes)))
+    return orders
+
+
+# ---------------------------------------------------------------- public API
+
+
+@dataclass(frozen=True)
+class TextLayerStats:
+    total_bytes: int
+    string_bytes: int
+    geometry_bytes: int
+    coder: str
+    words: int
+
+
+def encode_text_layer(layout: TextLayout, string_coder: str | None = None) -> bytes:
+    """Code a layout losslessly (texts and integer boxes; confidences are dropped)."""
+    if not isinstance(layout, TextLayout):
+        raise InvalidInputError(f"encode_text_layer needs a TextLayout, got {type(layout).__name__}")
+    escaped = _needs_escape(layout)
+    raw = _strings_payload(layout, escaped).encode("utf-8", "surrogatepass")
+    coder_id, payload = text_coders.encode_best(raw, only=string_coder)
+    out = bytearray([(coder_id << 4) | (FLAG_ESCAPED if escaped else 0)])
+    write_varint(out, len(payload))
+    out += payload
+    symbols = _geometry_symbols(layout)
+    orders = _best_orders(symbols)
+    bits = BitWriter()
+    for k in orders:
+        bits.write_bits(k, ORDER_BITS)
+    for field, value in symbols:
+        bits.write_seg(value, orders[field])
+    return bytes(out) + bits.getvalue()
+
+
+def decode_text_layer(data: bytes) -> TextLayout:
+    """Inverse of encode_text_layer. Raises BitstreamError on truncated or corrupt input."""
+    if not data:
+        raise BitstreamError("text layer is empty (truncated)")
+    coder_id, flags = data[0] >> 4, data[0] & 0x0F
+    if flags & ~FLAG_ESCAPED:
+        raise BitstreamError(f"text layer has unknown flags {flags:#x} (corrupt or newer format)")
+    length, pos = read_varint(data, 1, "text payload length")
+    if pos + length > len(data):
+        raise BitstreamError("text payload runs past the end of the text layer (truncated)")
+    raw = text_coders.decode(coder_id, data[pos : pos + length])
+    try:
+        strings = _parse_strings(raw.decode("utf-8", "surrogatepass"), bool(flags & FLAG_ESCAPED))
+    except UnicodeDecodeError:
+        raise BitstreamError("text payload is not valid UTF-8 (corrupt)") from None
+    if sum(len(words) for words in strings) > _MAX_WORDS:
+        raise BitstreamError("text layer claims more words than any image holds (corrupt)")
+    bits = BitReader(data[pos + length :])
+    orders = [bits.read_bits(ORDER_BITS) for _ in FIELDS]
+    idx = {name: i for i, name in enumerate(FIELDS)}
+
+    def read(field: str) -> int:
+        return bits.read_seg(orders[idx[field]])
+
+    model = _GeometryModel()
+    lines: list[Line] = []
+    for texts in strings:
+        if not texts:
+            lines.append(Line(()))
+            continue
+        line_y = model.prev_line_bottom + read("line_gap")
+        line_h = model.prev_line_h + read("line_height")
+        words: list[Word] = []
+        for text in texts:
+            if not words:
+                x = model.prev_line_x + read("line_x")
+            else:
+                prev = words[-1]
+                gap = model.predict_gap(line_h) + read("word_gap")
+                model.learn_gap(gap, line_h)
+                x = prev.x + prev.w + gap
+            w = model.predict_width(len(text), line_h) + read("word_width")
+            model.learn_width(w, len(text), line_h)
+            y = line_y + read("word_dy")
+            h = line_h + read("word_dh")
+            if min(x, y, w, h) < 0:
+                raise BitstreamError("text layer decodes to a negative box (corrupt)")
+            words.append(Word(text, x, y, w, h))
+        model.end_line(line_y, line_h, words[0].x)
+        lines.append(Line(tuple(words)))
+    if bits.byte_position != len(data) - pos - length:
+        raise BitstreamError("text layer has trailing bytes after the geometry (corrupt)")
+    return TextLayout(tuple(lines))
+
+
+def text_layer_stats(layout: TextLayout, data: bytes) -> TextLayerStats:
+    length, pos = read_varint(data, 1)
+    return TextLayerStats(
+        total_bytes=len(data),
+        string_bytes=pos + length,
+        geometry_bytes=len(data) - pos - length,
+        coder=text_coders.TEXT_CODERS[data[0] >> 4].name,
+        words=len(layout),
+    )
