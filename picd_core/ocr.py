@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 
@@ -47,13 +48,11 @@ def _pytesseract():
         import pytesseract
     except ImportError:
         raise OcrUnavailableError(f"pytesseract is not installed; {_INSTALL_HINT}") from None
-    import os
-
-    cmd = os.environ.get("TESSERACT_CMD")
-    if cmd:
-        pytesseract.pytesseract.tesseract_cmd = cmd
-    elif shutil.which(pytesseract.pytesseract.tesseract_cmd) is None:
-        raise OcrUnavailableError(f"the tesseract program was not found; {_INSTALL_HINT}")
+    # Read the setting on every call: pytesseract keeps the command in module state.
+    cmd = os.environ.get("TESSERACT_CMD") or "tesseract"
+    if shutil.which(cmd) is None:
+        raise OcrUnavailableError(f"the tesseract program ({cmd}) was not found; {_INSTALL_HINT}")
+    pytesseract.pytesseract.tesseract_cmd = cmd
     return pytesseract
 
 

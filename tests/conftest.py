@@ -1,0 +1,25 @@
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from picd_core.data import data_dir, generate_screen
+
+REPO = Path(__file__).resolve().parents[1]
+needs_tesseract = pytest.mark.skipif(
+    shutil.which("tesseract") is None and not os.environ.get("CI"),
+    reason="Tesseract is not installed (CI installs it; locally: apt-get install tesseract-ocr)",
+)
+
+
+@pytest.fixture(scope="session")
+def photo_dir():
+    root = data_dir()
+    folder = root / "train_natural" if root else None
+    return folder if folder and folder.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def screen(photo_dir):
+    return generate_screen(11, 800, 600, kind="ui", photo_dir=photo_dir)

@@ -1,0 +1,87 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from picd_core.images import load_image, save_image
+from tests.conftest import needs_tesseract
+
+SAMPLE = Path(__file__).resolve().parents[1] / "picd_core" / "assets" / "samples" / "screen.png"
+
+
+def picd(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "picd_core.cli", *map(str, args)], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"picd {args} failed ({proc.returncode}): {proc.stderr}")
+    return proc
+
+
+def assert_one_line_error(proc, fragment):
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], proc.stderr
+
+
+@needs_tesseract
+def test_encode_info_decode_end_to_end(tmp_path):
+    out = tmp_path / "s.picd"
+    enc = picd("encode", SAMPLE, "-o", out, "--mode", "screen", "--codec", "webp", "--quality", "5")
+    assert "bpp" in enc.stdout and out.is_file()
+    info = json.loads(picd("info", out, "--json").stdout)
+    assert info["mode"] == "screen" and info["width"] == 1024 and info["height"] == 640
+    assert info["bytes"]["total"] == out.stat().st_size
+    assert info["words"] > 20 and 0 < info["bpp"]["total"] < 0.5
+    for render in ("none", "glyph"):
+        png = tmp_path / f"{render}.png"
+        picd("decode", out, "-o", png, "--render", render)
+        assert load_image(png).shape == (640, 1024, 3)
+    assert "total" in picd("info", out).stdout
+
+
+@needs_tesseract
+def test_ocr_json(tmp_path):
+    data = json.loads(picd("ocr", SAMPLE, "--json").stdout)
+    words = [w["text"] for line in data["lines"] for w in line]
+    truth = json.loads((SAMPLE.with_suffix(".json")).read_text())
+    truth_words = [w["text"] for line in truth["lines"] for w in line]
+    assert len(set(words) & set(truth_words)) >= 0.8 * len(set(truth_words))
+
+
+def test_codecs_listing():
+    rows = json.loads(picd("codecs", "--json").stdout)
+    names = {r["name"] for r in rows}
+    assert {"jpeg", "webp"} <= names
+    assert sum(r["default"] for r in rows) == 1
+    text = picd("codecs").stdout
+    assert "(default)" in text and "quality" in text
+
+
+def test_natural_mode_needs_no_tesseract(tmp_path):
+    out = tmp_path / "n.picd"
+    picd("encode", SAMPLE, "-o", out, "--mode", "natural", "--codec", "jpeg", "-q")
+    assert json.loads(picd("info", out, "--json").stdout)["mode"] == "natural"
+
+
+def test_errors_are_one_line(tmp_path):
+    assert_one_line_error(picd("encode", tmp_path / "missing.png", "-o", tmp_path / "a.picd", check=False),
+                          "not found")
+    bad = tmp_path / "bad.picd"
+    bad.write_bytes(b"PICD\x01\x05garbage")
+    assert_one_line_error(picd("decode", bad, "-o", tmp_path / "x.png", check=False), "error")
+    assert_one_line_error(picd("info", SAMPLE, check=False), "not a .picd")
+    good = tmp_path / "g.picd"
+    picd("encode", SAMPLE, "-o", good, "--mode", "natural", "-q")
+    assert_one_line_error(picd("encode", SAMPLE, "-o", good, "--mode", "natural", check=False), "--force")
+    assert_one_line_error(picd("encode", SAMPLE, "-o", tmp_path / "q.picd", "--codec", "jpeg", "--quality", "999",
+                               "--mode", "natural", check=False), "quality")
+    assert_one_line_error(picd("encode", SAMPLE, "-o", tmp_path / "c.picd", "--codec", "nope", "--mode", "natural",
+                               check=False), "unknown image codec")
+    assert_one_line_error(picd("decode", good, "-o", tmp_path, check=False), "folder")
+
+
+def test_screens_command_writes_images_and_ground_truth(tmp_path):
+    picd("screens", "-o", tmp_path, "--count", "2", "--width", "400", "--height", "300", "-q")
+    assert len(list(tmp_path.glob("*.png"))) == 2 and len(list(tmp_path.glob("*.json"))) == 2

@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+
+from picd_core.errors import BitstreamError, InvalidInputError, UnsupportedBitstreamError
+from picd_core.image_codecs import available_codecs, default_codec_name, get_codec
+from picd_core.metrics import psnr
+
+AVAILABLE = [name for name, reason in available_codecs().items() if reason is None]
+
+
+@pytest.fixture(scope="module")
+def photo_like():
+    yy, xx = np.mgrid[0:96, 0:160]
+    img = np.stack([xx * 1.5, yy * 2.5, (xx + yy)], axis=2) % 256
+    return img.astype(np.uint8)
+
+
+@pytest.mark.parametrize("name", AVAILABLE)
+def test_round_trip_and_rate_control(name, photo_like):
+    codec = get_codec(name)
+    lo, hi = codec.quality_range
+    small = codec.encode(photo_like, lo)
+    large = codec.encode(photo_like, hi)
+    assert len(small) < len(large)
+    decoded = codec.decode(large, 160, 96, hi)
+    assert decoded.shape == (96, 160, 3) and decoded.dtype == np.uint8
+    assert psnr(photo_like, decoded) > 30
+    with pytest.raises(BitstreamError):
+        codec.decode(large[: len(large) // 2], 160, 96, hi)
+    with pytest.raises(BitstreamError):
+        codec.decode(large, 10, 10, hi)  # size disagrees with the header
+
+
+def test_registry_lookups():
+    assert {"jpeg", "webp"} <= set(AVAILABLE)
+    assert default_codec_name() in AVAILABLE
+    with pytest.raises(UnsupportedBitstreamError, match="picd codecs"):
+        get_codec("h266")
+    with pytest.raises(InvalidInputError, match="quality"):
+        get_codec("jpeg").check_quality(500)
+    assert get_codec("jpeg").check_quality(None) == get_codec("jpeg").default_quality

@@ -1,0 +1,84 @@
+import warnings
+
+import numpy as np
+import pytest
+
+from picd_core.container import PicdFile
+from picd_core.data import data_dir
+from picd_core.errors import BitstreamError, InvalidInputError, PicdError
+from picd_core.images import load_image
+from picd_core.layout import TextLayout, Word
+from picd_core.metrics import psnr
+from picd_core.pipeline import decode_picd, encode_image
+from tests.conftest import needs_tesseract
+
+
+def test_screen_round_trip_with_given_layout(screen):
+    result = encode_image(screen.image, mode="screen", codec="webp", quality=30, layout=screen.layout)
+    picd = PicdFile.from_bytes(result.picd.to_bytes())
+    decoded = decode_picd(picd)
+    assert decoded.layout == screen.layout  # the text layer is lossless
+    assert decoded.image.shape == screen.image.shape
+    assert psnr(screen.image, decoded.image) > 20
+    glyph_render = decode_picd(picd, render="glyph")
+    assert (glyph_render.image_layer == decoded.image).all()
+    assert not (glyph_render.image == decoded.image).all()
+
+
+def test_natural_mode_has_no_text_layer(screen):
+    result = encode_image(screen.image, mode="natural", codec="jpeg", quality=50)
+    assert result.picd.text_layer is None and result.glyph is None
+    decoded = decode_picd(PicdFile.from_bytes(result.picd.to_bytes()), render="glyph")
+    assert len(decoded.layout) == 0 and decoded.image.shape == screen.image.shape
+
+
+@needs_tesseract
+def test_auto_mode_picks_screen_for_screens(screen):
+    assert encode_image(screen.image, mode="auto", codec="webp").picd.mode == "screen"
+
+
+@needs_tesseract
+def test_auto_mode_picks_natural_for_photos():
+    root = data_dir()
+    if root is None or not (root / "kodak").is_dir():
+        pytest.skip("Kodak images are not available (set PICD_DATA_DIR)")
+    for name in ("kodim01.png", "kodim23.png"):
+        assert encode_image(load_image(root / "kodak" / name), mode="auto", codec="webp").picd.mode == "natural"
+
+
+def test_glyph_drift_is_detected(screen):
+    result = encode_image(screen.image, mode="screen", codec="webp", layout=screen.layout)
+    drifted = PicdFile(**{**result.picd.__dict__, "glyph_crc": result.picd.glyph_crc ^ 1})
+    with pytest.warns(RuntimeWarning, match="different glyph"):
+        decode_picd(drifted)  # Pillow codecs do not condition on the glyph: a warning, not an error
+
+
+def test_bad_inputs(screen):
+    with pytest.raises(InvalidInputError, match="mode"):
+        encode_image(screen.image, mode="poster")
+    assert encode_image(np.zeros((4, 4)), mode="natural").picd.width == 4  # a 2-D array is a grey image
+    with pytest.raises(InvalidInputError, match="expected an image"):
+        encode_image("not an image", mode="natural")
+    with pytest.raises(InvalidInputError, match="NaN"):
+        encode_image(np.full((4, 4, 3), np.nan), mode="natural")
+    outside = TextLayout.from_lines([[Word("far", 5000, 5000, 10, 10)]])
+    with pytest.raises(InvalidInputError, match="outside"):
+        encode_image(screen.image, mode="screen", layout=outside)
+    with pytest.raises(InvalidInputError, match="render"):
+        decode_picd(encode_image(screen.image, mode="natural").picd, render="oil-paint")
+
+
+def test_corrupt_files_never_escape_as_untyped_errors(screen):
+    data = encode_image(screen.image, mode="screen", codec="webp", layout=screen.layout).picd.to_bytes()
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        corrupt = bytearray(data)
+        corrupt[int(rng.integers(len(corrupt)))] ^= 1 << int(rng.integers(8))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                decode_picd(PicdFile.from_bytes(bytes(corrupt)))
+        except PicdError:
+            pass
+    with pytest.raises(BitstreamError):
+        decode_picd(PicdFile.from_bytes(data[:-3]))

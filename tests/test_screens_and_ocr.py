@@ -1,0 +1,81 @@
+import hashlib
+import os
+
+import numpy as np
+import pytest
+
+from picd_core.data import SCREEN_KINDS, generate_screen
+from picd_core.errors import InvalidInputError, OcrUnavailableError
+from picd_core.metrics import word_accuracy
+from picd_core.ocr import OcrConfig, extract_layout
+from tests.conftest import needs_tesseract
+
+
+def test_generator_is_deterministic_and_ground_truth_is_consistent(photo_dir):
+    for i, kind in enumerate(SCREEN_KINDS):
+        a = generate_screen(i, 640, 480, kind=kind, photo_dir=photo_dir)
+        b = generate_screen(i, 640, 480, kind=kind, photo_dir=photo_dir)
+        assert hashlib.sha256(a.image.tobytes()).digest() == hashlib.sha256(b.image.tobytes()).digest()
+        assert a.layout == b.layout and a.kind == kind
+        assert len(a.layout) >= 10, kind
+        assert a.layout.bounds_fit(640, 480)
+        for w in a.layout.words:
+            assert w.text and " " not in w.text
+            box = a.image[w.y : w.y + w.h, w.x : w.x + w.w]
+            assert box.std() > 0, f"no ink under ground-truth box {w}"  # every GT word was really drawn
+    assert generate_screen(1, 640, 480).image.tobytes() != generate_screen(2, 640, 480).image.tobytes()
+
+
+def test_generator_rejects_bad_arguments():
+    with pytest.raises(InvalidInputError):
+        generate_screen(0, 100, 100)
+    with pytest.raises(InvalidInputError):
+        generate_screen(0, 640, 480, kind="poster")
+
+
+@needs_tesseract
+def test_ocr_word_accuracy_on_clean_generated_screens(photo_dir):
+    accuracies = []
+    for seed in range(6):
+        screen = generate_screen(500 + seed, 800, 600, kind=SCREEN_KINDS[seed], photo_dir=photo_dir)
+        layout = extract_layout(screen.image)
+        accuracies.append(word_accuracy([w.text for w in screen.layout], [w.text for w in layout]))
+        assert all(w.confidence is not None and w.confidence >= 30 for w in layout)
+        assert layout.bounds_fit(800, 600)
+    assert np.mean(accuracies) >= 0.9, accuracies
+
+
+@needs_tesseract
+def test_ocr_boxes_match_ground_truth(screen):
+    layout = extract_layout(screen.image)
+    truth = {w.text: w for w in screen.layout.words}
+    matched = [(w, truth[w.text]) for w in layout.words if w.text in truth]
+    assert len(matched) > 10
+    errors = [abs(a.x - b.x) + abs(a.y - b.y) for a, b in matched]
+    assert np.median(errors) <= 4
+
+
+@needs_tesseract
+def test_blank_image_has_no_words():
+    assert len(extract_layout(np.full((200, 300, 3), 255, np.uint8))) == 0
+
+
+def test_missing_tesseract_is_one_clear_error(monkeypatch, screen):
+    monkeypatch.setenv("TESSERACT_CMD", "/nonexistent/tesseract")
+    with pytest.raises(OcrUnavailableError, match="apt-get install tesseract-ocr"):
+        extract_layout(screen.image)
+
+
+@needs_tesseract
+def test_missing_language_is_one_clear_error(screen):
+    with pytest.raises(OcrUnavailableError, match="tesseract-ocr-"):
+        extract_layout(screen.image, OcrConfig(lang="xyz"))
+
+
+def test_ocr_config_validation():
+    with pytest.raises(InvalidInputError):
+        OcrConfig(psm=20)
+    with pytest.raises(InvalidInputError):
+        OcrConfig(lang="eng; rm -rf /")
+    with pytest.raises(InvalidInputError):
+        OcrConfig(min_confidence=101)

@@ -1,0 +1,100 @@
+import random
+import time
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from picd_core import text_coders
+from picd_core.errors import BitstreamError, InvalidInputError
+from picd_core.layout import Line, TextLayout, Word
+from picd_core.text_layer import decode_text_layer, encode_text_layer
+
+coord = st.integers(0, 5000)
+word = st.builds(Word, st.text(max_size=12), coord, coord, st.integers(0, 800), st.integers(0, 200))
+layouts = st.builds(TextLayout.from_lines, st.lists(st.lists(word, max_size=8), max_size=12))
+
+
+@settings(max_examples=300, deadline=None)
+@given(layouts)
+def test_round_trip_any_unicode_layout(layout):
+    assert decode_text_layer(encode_text_layer(layout)) == layout
+
+
+@pytest.mark.parametrize("coder", [c.name for c in text_coders.TEXT_CODERS.values() if c.available])
+def test_every_string_coder_round_trips(coder):
+    layout = TextLayout.from_lines([[Word("Grüße", 1, 2, 30, 9), Word("naïve 🙂", 40, 2, 50, 10)], [],
+                                    [Word("\\n\\", 0, 20, 5, 5), Word("", 9, 20, 0, 0)]])
+    data = encode_text_layer(layout, string_coder=coder)
+    assert text_coders.TEXT_CODERS[data[0] >> 4].name == coder
+    assert decode_text_layer(data) == layout
+
+
+def test_lone_surrogates_and_control_characters_survive():
+    layout = TextLayout.from_lines([[Word("\ud800x\x00\t", 3, 4, 5, 6)]])
+    assert decode_text_layer(encode_text_layer(layout)) == layout
+
+
+def test_empty_layout_is_tiny():
+    data = encode_text_layer(TextLayout())
+    assert len(data) <= 5
+    assert decode_text_layer(data) == TextLayout()
+
+
+def test_huge_layout_round_trips_quickly():
+    rng = random.Random(0)
+    vocab = ["alpha", "beta", "gamma", "delta", "epsilon", "42", "$9.99"]
+    lines, y = [], 0
+    for _ in range(2000):
+        x, words = 10, []
+        for _ in range(12):
+            t = rng.choice(vocab)
+            w = Word(t, x, y + rng.randint(0, 2), 9 * len(t) + rng.randint(-2, 2), 14 + rng.randint(0, 3))
+            words.append(w)
+            x += w.w + 6
+        lines.append(words)
+        y += 22
+    layout = TextLayout.from_lines(lines)
+    start = time.perf_counter()
+    data = encode_text_layer(layout)
+    assert decode_text_layer(data) == layout
+    assert time.perf_counter() - start < 60
+    assert len(data) < 24000 * 2  # well under 2 bytes per word for such regular geometry
+
+
+def test_confidence_is_not_transmitted_but_equality_ignores_it():
+    layout = TextLayout.from_lines([[Word("a", 1, 1, 5, 5, confidence=91.5)]])
+    decoded = decode_text_layer(encode_text_layer(layout))
+    assert decoded == layout and decoded.words[0].confidence is None
+
+
+def test_corrupt_streams_raise_only_bitstream_errors():
+    layout = TextLayout.from_lines([[Word("Hello", 10, 10, 50, 12), Word("World", 66, 11, 55, 12)],
+                                    [Word("again", 10, 30, 48, 12)]])
+    data = encode_text_layer(layout)
+    for cut in range(len(data)):
+        with pytest.raises(BitstreamError):
+            decode_text_layer(data[:cut])
+    rng = random.Random(1)
+    for _ in range(2000):
+        corrupt = bytearray(data)
+        corrupt[rng.randrange(len(corrupt))] ^= 1 << rng.randrange(8)
+        try:
+            decode_text_layer(bytes(corrupt))  # a flip may still decode (the container CRC catches it)
+        except BitstreamError:
+            pass
+
+
+def test_bad_words_are_rejected_with_clear_messages():
+    with pytest.raises(InvalidInputError, match="non-negative"):
+        Word("x", -1, 0, 1, 1)
+    with pytest.raises(InvalidInputError, match="int"):
+        Word("x", 1.5, 0, 1, 1)
+    with pytest.raises(InvalidInputError):
+        encode_text_layer([Line(())])
+
+
+def test_json_round_trip():
+    layout = TextLayout.from_lines([[Word("a", 1, 2, 3, 4, 88.0)]])
+    assert TextLayout.from_json(layout.to_json()) == layout
+    with pytest.raises(InvalidInputError):
+        TextLayout.from_json("{not json")
