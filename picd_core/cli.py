@@ -158,6 +158,36 @@ def cmd_screens(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_codec(args: argparse.Namespace) -> int:
+    from .data import data_dir
+    from .mlic.model import MlicConfig
+    from .mlic.train import TrainConfig, train
+
+    dirs = [Path(d) for d in args.data] if args.data else []
+    if not dirs and data_dir() is not None and (data_dir() / "train_natural").is_dir():
+        dirs = [data_dir() / "train_natural"]
+    for d in dirs:
+        if not d.is_dir():
+            raise PicdError(f"training folder not found: {d}")
+    model_cfg = MlicConfig() if args.size == "default" else MlicConfig(
+        channels=16, latent_channels=32, slices=(8, 8, 16), glyph_channels=8, entropy_hidden=16, context_channels=8)
+    cfg = TrainConfig(steps=args.steps, batch_size=args.batch, crop=args.crop, lr=args.lr, device=args.device,
+                      checkpoint_every=args.checkpoint_every, screen_pool=args.screen_pool, seed=args.seed)
+    path = train(args.output, dirs, model_cfg, cfg, resume=args.resume,
+                 log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"checkpoint: {path}")
+    return 0
+
+
+def cmd_export_codec(args: argparse.Namespace) -> int:
+    from .mlic.export import export_weights
+
+    entry = export_weights(args.checkpoint, args.output, name=args.name, register=args.register,
+                           make_default=args.default)
+    print(f"{args.output}: {entry['bytes']} bytes, sha256 {entry['sha256']}, {entry['rate_levels']} rate levels")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="picd", description="PICD perceptual image codec (text layer + image layer)")
     parser.add_argument("--version", action="version", version=f"picd {__version__}")
@@ -208,6 +238,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--photos", default=None, help="folder of natural images to paste into screens")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_screens)
+
+    p = sub.add_parser("train-codec", help="train the learned image-layer codec (rate-distortion, resumable)")
+    p.add_argument("-o", "--output", required=True, help="run folder (checkpoints, history)")
+    p.add_argument("--data", action="append", help="folder of natural training images (repeatable; default: "
+                   "$PICD_DATA_DIR/train_natural)")
+    p.add_argument("--steps", type=int, default=100000)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, default=256, help="crop size, a multiple of 64")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--size", choices=("default", "tiny"), default="default", help="tiny: a toy model for tests")
+    p.add_argument("--checkpoint-every", type=int, default=1000)
+    p.add_argument("--screen-pool", type=int, default=48, help="generated screens kept in memory")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    p.set_defaults(func=cmd_train_codec)
+
+    p = sub.add_parser("export-codec", help="build entropy tables and write shippable codec weights")
+    p.add_argument("checkpoint")
+    p.add_argument("-o", "--output", required=True, help="output .safetensors")
+    p.add_argument("--name", default=None)
+    p.add_argument("--register", action="store_true", help="add to the package's weights manifest")
+    p.add_argument("--default", action="store_true", help="make it the default mlic weights")
+    p.set_defaults(func=cmd_export_codec)
     return parser
 
 

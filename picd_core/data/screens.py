@@ -181,7 +181,8 @@ class _Generator:
         while y < page.height - 3 * body.size:
             if rng.random() < 0.2 and y < page.height - 200:
                 ph = rng.randint(80, min(220, page.height - y - 40))
-                pw = rng.randint(ph, min(page.width - 2 * margin, ph * 2))
+                room_w = page.width - 2 * margin
+                pw = rng.randint(min(ph, room_w), min(room_w, ph * 2))
                 page.image.paste(self.photo(pw, ph), (margin, y))
                 y += ph + body.size
                 continue
@@ -215,11 +216,10 @@ class _Generator:
         y += int(heading.size * 1.9)
         while y < page.height - 60:
             choice = rng.random()
-            if photos and choice < 0.3:
-                ph = rng.randint(90, min(200, page.height - y - 20))
-                pw = rng.randint(ph, min(page.width - x0 - 20, 2 * ph))
-                if ph < 40 or pw < 40:
-                    break
+            room_h, room_w = min(200, page.height - y - 20), page.width - x0 - 20
+            if photos and choice < 0.3 and room_h >= 90 and room_w >= 90:
+                ph = rng.randint(90, room_h)
+                pw = rng.randint(min(ph, room_w), min(room_w, 2 * ph))
                 page.image.paste(self.photo(pw, ph), (x0, y))
                 page.words(x0 + pw + 16, y + 4, self.sentence(4, 12), body, (55, 65, 81), max_y=y + ph)
                 y += ph + 24
@@ -227,7 +227,11 @@ class _Generator:
             elif choice < 0.55:
                 label_w = 140
                 page.words(x0, y + 8, [rng.choice(_WORDS).capitalize() + ":"], body, (75, 85, 99))
-                page.draw.rectangle((x0 + label_w, y, min(page.width - 24, x0 + label_w + 300), y + body.size + 16),
+                field_right = min(page.width - 24, x0 + label_w + 300)
+                if field_right - (x0 + label_w) < 80:  # too narrow for an input field
+                    y += body.size + 30
+                    continue
+                page.draw.rectangle((x0 + label_w, y, field_right, y + body.size + 16),
                                     outline=(209, 213, 219), fill=(255, 255, 255))
                 page.words(x0 + label_w + 8, y + 8, [self.token(), rng.choice(_WORDS)], body, (17, 24, 39),
                            max_x=min(page.width - 28, x0 + label_w + 296))
@@ -333,8 +337,8 @@ class _Generator:
 def generate_screen(seed: int, width: int = 1024, height: int = 768, kind: str | None = None,
                     photo_dir: str | Path | None = None) -> GeneratedScreen:
     """Render one synthetic screenshot. Same arguments -> same pixels and ground truth, on every machine."""
-    if width < 320 or height < 240:
-        raise InvalidInputError(f"screens must be at least 320x240, got {width}x{height}")
+    if width < 480 or height < 320:
+        raise InvalidInputError(f"screens must be at least 480x320, got {width}x{height}")
     rng = random.Random(seed)
     kind = kind or rng.choice(SCREEN_KINDS)
     if kind not in SCREEN_KINDS:

@@ -1,0 +1,183 @@
+"""GlyphMLIC behind the ImageCodec interface, registered as "mlic".
+
+Payload of the image section (after the container's codec name and quality = rate level 1..K):
+
+    u16 LE  weights fingerprint (first two bytes of the weights file's sha256): decoding with other weights is refused
+    u32 LE  CRC-32 of every decoded symbol, in coding order (detects entropy-coder desynchronisation)
+    varint  tile size / 64 (tiles are coded independently, in raster order)
+    per tile: varint len(z) | z bytes | varint len(y) | y bytes
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ..bitio import read_varint, write_varint
+from ..errors import BitstreamError, CodecUnavailableError, UnsupportedBitstreamError
+from ..image_codecs.base import ImageCodec, register_codec
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+MANIFEST = WEIGHTS_DIR / "manifest.json"
+DEFAULT_TILE = 2048
+MULTIPLE = 64
+
+
+def read_manifest() -> dict:
+    if not MANIFEST.is_file():
+        return {"default": None, "models": {}}
+    return json.loads(MANIFEST.read_text(encoding="utf-8"))
+
+
+def _tiles(height: int, width: int, tile: int) -> list[tuple[int, int, int, int]]:
+    return [(y, x, min(tile, height - y), min(tile, width - x))
+            for y in range(0, height, tile) for x in range(0, width, tile)]
+
+
+class MlicCodec(ImageCodec):
+    name = "mlic"
+    uses_glyph = True
+    size_multiple = MULTIPLE
+
+    def __init__(self, weights: str | Path, sha256: str | None = None, tile: int = DEFAULT_TILE,
+                 device: str = "cpu") -> None:
+        from .checkpoint import load_model, sha256_file
+
+        if tile % MULTIPLE:
+            raise ValueError(f"tile size must be a multiple of {MULTIPLE}")
+        self.weights = Path(weights)
+        digest = sha256 or sha256_file(self.weights)
+        self.model = load_model(self.weights, expected_sha256=sha256, device=device)
+        self.fingerprint = int(digest[:4], 16)
+        self.tile = tile
+        self.device = device
+        levels = self.model.cfg.num_rates
+        self.quality_range = (1, levels)
+        self.default_quality = min(2, levels)
+        self.description = (f"GlyphMLIC learned codec ({self.weights.name}), glyph-conditioned, {levels} rate levels "
+                            f"(1 = lowest rate)")
+
+    def _tensor(self, image: np.ndarray):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div_(255).to(self.device)
+
+    def _glyph(self, glyph: np.ndarray | None):
+        import torch
+
+        if glyph is None:
+            return None
+        return torch.from_numpy(np.ascontiguousarray(glyph))[None, None].float().div_(255)
+
+    def encode(self, image: np.ndarray, quality: int, glyph: np.ndarray | None = None) -> bytes:
+        height, width = image.shape[:2]
+        rate = quality - 1
+        body, crc = bytearray(), 0
+        write_varint(body, self.tile // MULTIPLE)
+        for y, x, h, w in _tiles(height, width, self.tile):
+            g = self._glyph(glyph[y : y + h, x : x + w]) if glyph is not None else None
+            out = self.model.compress(self._tensor(image[y : y + h, x : x + w]), g, rate)
+            crc = zlib.crc32(struct.pack("<I", out["crc"]), crc)
+            for string in out["strings"]:
+                write_varint(body, len(string))
+                body += string
+        return struct.pack("<HI", self.fingerprint & 0xFFFF, crc) + bytes(body)
+
+    def decode(self, data: bytes, width: int, height: int, quality: int, glyph: np.ndarray | None = None) -> np.ndarray:
+        import torch
+
+        if len(data) < 7:
+            raise BitstreamError("mlic image layer is truncated")
+        fingerprint, crc = struct.unpack_from("<HI", data)
+        if fingerprint != self.fingerprint & 0xFFFF:
+            raise UnsupportedBitstreamError(
+                f"this image layer was coded with other MLIC weights (fingerprint {fingerprint:04x}, loaded "
+                f"{self.fingerprint & 0xFFFF:04x}); point PICD_MLIC_WEIGHTS at the encoder's weights file"
+            )
+        if not 1 <= quality <= self.quality_range[1]:
+            raise BitstreamError(f"mlic rate level {quality} is out of range 1..{self.quality_range[1]} (corrupt)")
+        if height % MULTIPLE or width % MULTIPLE:
+            raise BitstreamError("mlic image size is not a multiple of 64 (corrupt header)")
+        tile, pos = read_varint(data, 6, "tile size")
+        tile *= MULTIPLE
+        if tile == 0:
+            raise BitstreamError("mlic tile size is zero (corrupt)")
+        output = np.empty((height, width, 3), np.uint8)
+        got_crc = 0
+        for y, x, h, w in _tiles(height, width, tile):
+            strings = []
+            for _ in range(2):
+                length, pos = read_varint(data, pos, "mlic string length")
+                if pos + length > len(data):
+                    raise BitstreamError("mlic image layer is truncated")
+                strings.append(data[pos : pos + length])
+                pos += length
+            g = self._glyph(glyph[y : y + h, x : x + w]) if glyph is not None else None
+            tile_crc: list[int] = []
+            try:
+                x_hat = self.model.decompress(strings, (h // MULTIPLE, w // MULTIPLE), g, quality - 1,
+                                              crc=None, device=self.device, crc_out=tile_crc)
+            except BitstreamError:
+                raise
+            except Exception as exc:  # the rANS decoder or reshapes fail on corrupt strings
+                raise BitstreamError(f"mlic image layer is corrupt ({exc.__class__.__name__})") from None
+            got_crc = zlib.crc32(struct.pack("<I", tile_crc[0]), got_crc)
+            output[y : y + h, x : x + w] = (x_hat[0].permute(1, 2, 0).mul(255).round().clamp(0, 255)
+                                            .to(torch.uint8).cpu().numpy())
+        if pos != len(data):
+            raise BitstreamError("mlic image layer has trailing bytes (corrupt)")
+        if got_crc != crc:
+            raise BitstreamError(
+                "mlic entropy decoding desynchronised (symbol checksum mismatch): this machine computed the entropy "
+                "parameters differently from the encoder, or the data is corrupt"
+            )
+        return output
+
+
+@lru_cache(maxsize=1)
+def _default_weights() -> tuple[Path, str | None] | None:
+    override = os.environ.get("PICD_MLIC_WEIGHTS")
+    if override:
+        return Path(override), None
+    manifest = read_manifest()
+    name = manifest.get("default")
+    if not name:
+        return None
+    entry = manifest["models"][name]
+    return WEIGHTS_DIR / entry["file"], entry["sha256"]
+
+
+def _unavailable() -> str | None:
+    from .compressai_loader import compressai_unavailable_reason
+
+    try:
+        import torch  # noqa: F401
+        import safetensors  # noqa: F401
+    except ImportError as exc:
+        return f"the learned codec needs torch and safetensors ({exc.name} is missing): pip install 'picd[codec]'"
+    reason = compressai_unavailable_reason()
+    if reason:
+        return reason
+    weights = _default_weights()
+    if weights is None or not weights[0].is_file():
+        return "no GlyphMLIC weights are installed (set PICD_MLIC_WEIGHTS to a weights file)"
+    return None
+
+
+def _factory() -> MlicCodec:
+    weights, sha256 = _default_weights()
+    try:
+        return MlicCodec(weights, sha256)
+    except CodecUnavailableError:
+        raise
+    except Exception as exc:
+        raise CodecUnavailableError(f"cannot load GlyphMLIC weights {weights}: {exc}") from None
+
+
+register_codec("mlic", _factory, _unavailable, priority=10)
