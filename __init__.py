@@ -1,15 +1,20 @@
-"""ComfyUI entry point for the PICD node pack.
+"""ComfyUI entry point of the PICD node pack (V3 API: `comfy_entrypoint`).
 
-ComfyUI imports this file from custom_nodes/<pack>/. The node classes live in nodes/ (thin wrappers over picd_core);
-until the node-pack issue lands, the pack registers no nodes.
+The pack bundles its library, picd_core, beside this file; it is importable when the pack is pip-installed, and
+otherwise this folder is appended to sys.path (after everything else, so it never shadows a host module).
 """
+
+import os
+import sys
 
 WEB_DIRECTORY = "./web"
 
 if __package__:  # imported as a package, as ComfyUI does
-    from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
-else:  # imported as a lone file: pytest does this for a checkout folder whose name is not an identifier
-    NODE_CLASS_MAPPINGS: dict = {}
-    NODE_DISPLAY_NAME_MAPPINGS: dict = {}
+    _here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        import picd_core  # noqa: F401
+    except ImportError:
+        sys.path.append(_here)
+    from .nodes import comfy_entrypoint  # noqa: E402
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]
+    __all__ = ["WEB_DIRECTORY", "comfy_entrypoint"]

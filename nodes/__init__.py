@@ -1,4 +1,8 @@
-"""ComfyUI node classes: thin wrappers over picd_core. Imports go one way: nodes -> picd_core."""
+"""ComfyUI nodes of the PICD pack: spec.py (what the nodes are), logic.py (what they do, ComfyUI-free), comfy_v3.py
+(the V3 glue, imported only inside ComfyUI). Imports go one way: nodes -> picd_core."""
 
-NODE_CLASS_MAPPINGS: dict[str, type] = {}
-NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
+
+async def comfy_entrypoint():
+    from .comfy_v3 import PicdExtension
+
+    return PicdExtension()

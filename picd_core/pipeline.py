@@ -12,7 +12,7 @@ import numpy as np
 from .container import PicdFile
 from .errors import GlyphMismatchError, InvalidInputError
 from .glyph import composite_text, glyph_checksum, render_glyph
-from .image_codecs import default_codec_name, get_codec
+from .image_codecs import ImageCodec, default_codec_name, get_codec
 from .images import to_rgb_array
 from .layout import TextLayout
 from .ocr import OcrConfig, extract_layout
@@ -62,19 +62,22 @@ def choose_mode(layout: TextLayout) -> str:
 def encode_image(
     image: np.ndarray,
     mode: str = "auto",
-    codec: str | None = None,
+    codec: str | ImageCodec | None = None,
     quality: int | None = None,
     layout: TextLayout | None = None,
     ocr_config: OcrConfig | None = None,
     progress: Progress | None = None,
 ) -> EncodeResult:
-    """Code an image into a PicdFile. In screen mode the text layer comes from `layout` if given, else from OCR."""
+    """Code an image into a PicdFile. In screen mode the text layer comes from `layout` if given, else from OCR.
+
+    `codec` is a registered name or an ImageCodec instance (e.g. the learned codec with other weights).
+    """
     say = progress or (lambda _msg: None)
     if mode not in ENCODE_MODES:
         raise InvalidInputError(f"mode must be one of {ENCODE_MODES}, got {mode!r}")
     rgb = to_rgb_array(image)
     height, width = rgb.shape[:2]
-    image_codec = get_codec(codec or default_codec_name())
+    image_codec = codec if isinstance(codec, ImageCodec) else get_codec(codec or default_codec_name())
     quality = image_codec.check_quality(quality)
     timings: dict[str, float] = {}
     if layout is None and mode != "natural":
@@ -111,12 +114,18 @@ def encode_image(
     return EncodeResult(picd, layout, glyph, timings)
 
 
-def decode_picd(picd: PicdFile, render: str = "none", progress: Progress | None = None) -> DecodeResult:
-    """Decode both layers and render: 'none' returns the image layer, 'glyph' composites the text over it."""
+def decode_picd(picd: PicdFile, render: str = "none", progress: Progress | None = None,
+                codec: ImageCodec | None = None) -> DecodeResult:
+    """Decode both layers and render: 'none' returns the image layer, 'glyph' composites the text over it.
+
+    `codec` overrides the registry's instance for the file's codec name (e.g. the learned codec with other weights).
+    """
     say = progress or (lambda _msg: None)
     if render not in RENDER_MODES:
         raise InvalidInputError(f"render must be one of {RENDER_MODES}, got {render!r}")
-    image_codec = get_codec(picd.image_codec)
+    if codec is not None and codec.name != picd.image_codec:
+        raise InvalidInputError(f"the file was coded with {picd.image_codec!r}, not {codec.name!r}")
+    image_codec = codec or get_codec(picd.image_codec)
     timings: dict[str, float] = {}
     layout, glyph = TextLayout(), None
     if picd.text_layer is not None:

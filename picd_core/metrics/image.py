@@ -19,3 +19,17 @@ def psnr(reference: np.ndarray, decoded: np.ndarray) -> float:
 
 def bits_per_pixel(num_bytes: int, width: int, height: int) -> float:
     return 8.0 * num_bytes / (width * height)
+
+
+def ms_ssim(reference: np.ndarray, decoded: np.ndarray) -> float:
+    """MS-SSIM (RGB, data range 255) via pytorch-msssim; images need sides ≥ 161 px (5 scales, 11-px window)."""
+    try:
+        import torch
+        from pytorch_msssim import ms_ssim as _ms_ssim
+    except ImportError:
+        raise InvalidInputError("MS-SSIM needs torch and pytorch-msssim: pip install 'picd[codec,dev]'") from None
+    if reference.shape != decoded.shape:
+        raise InvalidInputError(f"images differ in shape: {reference.shape} vs {decoded.shape}")
+    a = torch.from_numpy(reference).permute(2, 0, 1)[None].double()
+    b = torch.from_numpy(decoded).permute(2, 0, 1)[None].double()
+    return float(_ms_ssim(a, b, data_range=255.0))

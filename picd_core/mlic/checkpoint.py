@@ -23,10 +23,14 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def save_model(model: GlyphMLIC, path: str | Path, extra_metadata: dict | None = None) -> None:
+def save_model(model: GlyphMLIC, path: str | Path, extra_metadata: dict | None = None, half: bool = False) -> None:
+    """half=True stores float weights as float16 (shipped weights: half the size; loaded back as float32)."""
     from safetensors.torch import save_file
 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() and not k.endswith(_TABLE_SUFFIXES) else v
+                 for k, v in state.items()}
     metadata = {"format": "picd-mlic", "config": json.dumps(model.cfg.to_dict())}
     metadata.update({k: json.dumps(v) for k, v in (extra_metadata or {}).items()})
     path = Path(path)
@@ -60,7 +64,7 @@ def load_model(path: str | Path, expected_sha256: str | None = None, device: str
     if meta.get("format") != "picd-mlic" or "config" not in meta:
         raise InvalidInputError(f"{path} is not a PICD MLIC weights file (missing picd-mlic metadata)")
     model = GlyphMLIC(MlicConfig.from_dict(json.loads(meta["config"])))
-    state = load_file(str(path))
+    state = {k: v.float() if v.dtype == torch.float16 else v for k, v in load_file(str(path)).items()}
     own = model.state_dict()
     for key, value in state.items():
         if key.endswith(_TABLE_SUFFIXES) and key in own and own[key].shape != value.shape:

@@ -13,7 +13,7 @@ def export_weights(checkpoint: str | Path, output: str | Path, name: str | None 
                    recipe: dict | None = None, register: bool = False, make_default: bool = False) -> dict:
     model = load_model(checkpoint)
     model.update(force=True)
-    save_model(model, output)
+    save_model(model, output, half=True)
     entry = {
         "file": Path(output).name,
         "sha256": sha256_file(output),

@@ -1,0 +1,246 @@
+"""What each node does, in plain Python over torch tensors and picd_core (no ComfyUI imports: tested in CI).
+
+ComfyUI IMAGE tensors are float [B, H, W, C] in [0, 1]; MASK tensors are float [B, H, W]. Custom socket values are
+lists with one item per image of the batch.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from picd_core import (PicdError, PicdFile, TextLayout, decode_picd, decode_text_layer, encode_image,
+                       encode_text_layer, glyph_checksum, render_glyph)
+from picd_core.errors import InvalidInputError
+from picd_core.glyph import composite_text
+from picd_core.image_codecs import ImageCodec, get_codec
+from picd_core.metrics import bits_per_pixel
+from picd_core.ocr import OcrConfig, extract_layout
+
+Progress = Callable[[int, int], None]  # (done, total)
+BUILTIN_CODECS = ("mlic (built-in)", "webp", "avif", "jpeg")
+
+
+class NodeInputError(PicdError):
+    """A node got an input it cannot use; the message says which node to connect or what to change."""
+
+
+@dataclass(frozen=True)
+class CodecHandle:
+    label: str
+    codec: ImageCodec
+
+
+# ------------------------------------------------------------------------------------------------ tensors
+def images_to_arrays(images: torch.Tensor, node: str) -> list[np.ndarray]:
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise NodeInputError(f"{node}: expected an IMAGE batch [B, H, W, 3], got {shape}; connect an IMAGE output")
+    arrays = []
+    for image in images:
+        arr = (image.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+        if arr.shape[-1] == 1:
+            arr = np.repeat(arr, 3, axis=-1)
+        arrays.append(np.ascontiguousarray(arr[..., :3]))
+    return arrays
+
+
+def arrays_to_images(arrays: list[np.ndarray], node: str) -> torch.Tensor:
+    shapes = {a.shape for a in arrays}
+    if len(shapes) != 1:
+        raise NodeInputError(f"{node}: the images have different sizes {sorted(shapes)} and cannot form one batch; "
+                             "decode them with separate nodes")
+    stacked = np.stack([a if a.ndim == 3 else np.repeat(a[..., None], 3, axis=-1) for a in arrays])
+    return torch.from_numpy(stacked).float().div_(255.0)
+
+
+def _check_batch(values: list, batch: int, what: str, node: str, source: str) -> None:
+    if not isinstance(values, list) or len(values) != batch:
+        count = len(values) if isinstance(values, list) else "no"
+        raise NodeInputError(f"{node}: got {count} {what} for {batch} image(s); connect the output of {source} that "
+                             "was fed the same image batch")
+
+
+# ------------------------------------------------------------------------------------------------ text layer
+def draw_boxes(image: np.ndarray, layout: TextLayout) -> np.ndarray:
+    pil = Image.fromarray(image)
+    draw = ImageDraw.Draw(pil)
+    for word in layout.words:
+        draw.rectangle((word.x, word.y, word.x + word.w - 1, word.y + word.h - 1), outline=(255, 0, 64), width=1)
+    return np.asarray(pil)
+
+
+def ocr_extract(image: torch.Tensor, min_confidence: float = 30.0, language: str = "eng", page_segmentation: int = 3,
+                upscale: float = 2.0, progress: Progress | None = None):
+    node = "PICD OCR Extract"
+    arrays = images_to_arrays(image, node)
+    config = OcrConfig(min_confidence=min_confidence, psm=page_segmentation, lang=language.strip(), upscale=upscale)
+    layouts, previews = [], []
+    for i, arr in enumerate(arrays):
+        layout = extract_layout(arr, config)
+        layouts.append(layout)
+        previews.append(draw_boxes(arr, layout))
+        if progress:
+            progress(i + 1, len(arrays))
+    summary = "; ".join(f"{len(l)} words in {len(l.lines)} lines" for l in layouts)
+    return (layouts, arrays_to_images(previews, node)), summary
+
+
+def text_encode(text_layout: list[TextLayout]):
+    node = "PICD Text Encode"
+    if not isinstance(text_layout, list) or not all(isinstance(l, TextLayout) for l in text_layout):
+        raise NodeInputError(f"{node}: connect the text_layout output of PICD OCR Extract")
+    bits = [encode_text_layer(layout) for layout in text_layout]
+    summary = "; ".join(f"{len(b)} bytes for {len(l)} words" for b, l in zip(bits, text_layout))
+    return (bits,), summary
+
+
+def glyph_render(text_layout: list[TextLayout], reference_image: torch.Tensor | None = None, width: int = 1024,
+                 height: int = 1024):
+    node = "PICD Glyph Render"
+    if not isinstance(text_layout, list) or not all(isinstance(l, TextLayout) for l in text_layout):
+        raise NodeInputError(f"{node}: connect a text_layout output (PICD OCR Extract or PICD MLIC Decode)")
+    if reference_image is not None:
+        _, height, width, _ = reference_image.shape
+        _check_batch(text_layout, reference_image.shape[0], "text layouts", node, "PICD OCR Extract")
+    glyphs = [render_glyph(layout, width, height) for layout in text_layout]
+    images = arrays_to_images(glyphs, node)
+    mask = 1.0 - images[..., 0]
+    return (images, mask), None
+
+
+# ------------------------------------------------------------------------------------------------ codec
+def codec_choices(model_files: list[str]) -> list[str]:
+    return list(BUILTIN_CODECS) + [f for f in model_files if f.endswith(".safetensors")]
+
+
+def load_codec(codec: str, resolve_model_file: Callable[[str], str] | None = None):
+    node = "PICD Codec Loader"
+    if codec == BUILTIN_CODECS[0]:
+        return (CodecHandle(codec, get_codec("mlic")),), None
+    if codec in BUILTIN_CODECS:
+        return (CodecHandle(codec, get_codec(codec)),), None
+    if resolve_model_file is None:
+        raise NodeInputError(f"{node}: unknown codec {codec!r}")
+    from picd_core.mlic.codec import MlicCodec
+
+    path = resolve_model_file(codec)
+    if path is None or not Path(path).is_file():
+        raise NodeInputError(f"{node}: weights {codec!r} not found; put the .safetensors file in models/picd/")
+    return (CodecHandle(Path(path).name, MlicCodec(path)),), None
+
+
+def _glyph_u8(glyph: torch.Tensor) -> list[np.ndarray]:
+    return [a[..., 0] for a in images_to_arrays(glyph, "PICD MLIC Encode")]
+
+
+def mlic_encode(image: torch.Tensor, codec: CodecHandle, quality: int = 2, text_bits: list[bytes] | None = None,
+                glyph: torch.Tensor | None = None, progress: Progress | None = None):
+    node = "PICD MLIC Encode"
+    if not isinstance(codec, CodecHandle):
+        raise NodeInputError(f"{node}: connect the codec output of PICD Codec Loader")
+    arrays = images_to_arrays(image, node)
+    lo, hi = codec.codec.quality_range
+    if not lo <= quality <= hi:
+        raise NodeInputError(f"{node}: quality {quality} is outside {lo}..{hi} for codec {codec.label}")
+    layouts: list[TextLayout | None] = [None] * len(arrays)
+    if text_bits is not None:
+        _check_batch(text_bits, len(arrays), "text layers", node, "PICD Text Encode")
+        layouts = [decode_text_layer(bits) for bits in text_bits]
+    if glyph is not None:
+        if text_bits is None:
+            raise NodeInputError(f"{node}: a glyph is connected but no text_bits; connect PICD Text Encode too (the "
+                                 "glyph must come from the transmitted text layer)")
+        glyphs = _glyph_u8(glyph)
+        _check_batch(glyphs, len(arrays), "glyph images", node, "PICD Glyph Render")
+        for g, layout, arr in zip(glyphs, layouts, arrays):
+            expected = render_glyph(layout, arr.shape[1], arr.shape[0])
+            if g.shape != expected.shape or glyph_checksum(g) != glyph_checksum(expected):
+                raise NodeInputError(f"{node}: the glyph does not match the text layer; feed PICD Glyph Render from "
+                                     "the same PICD OCR Extract as PICD Text Encode, with this image as reference")
+    streams = []
+    for i, (arr, layout) in enumerate(zip(arrays, layouts)):
+        mode = "natural" if layout is None else "screen"
+        streams.append(encode_image(arr, mode=mode, codec=codec.codec, quality=quality, layout=layout).picd)
+        if progress:
+            progress(i + 1, len(arrays))
+    return (streams,), bitstream_summary(streams)
+
+
+def bitstream_summary(streams: list[PicdFile]) -> str:
+    parts = []
+    for p in streams:
+        sizes = p.layer_sizes()
+        parts.append(f"{sizes['total']} B, {bits_per_pixel(sizes['total'], p.width, p.height):.4f} bpp "
+                     f"({p.mode}, {p.image_codec} q{p.image_quality}; text {sizes['text']} B, image {sizes['image']} B)")
+    return "; ".join(parts)
+
+
+def _check_bitstreams(bitstream, node: str) -> list[PicdFile]:
+    if not isinstance(bitstream, list) or not bitstream or not all(isinstance(p, PicdFile) for p in bitstream):
+        raise NodeInputError(f"{node}: connect a bitstream output (PICD MLIC Encode or PICD Load Bitstream)")
+    return bitstream
+
+
+def mlic_decode(bitstream: list[PicdFile], codec: CodecHandle | None = None, progress: Progress | None = None):
+    node = "PICD MLIC Decode"
+    streams = _check_bitstreams(bitstream, node)
+    images, layouts, glyphs = [], [], []
+    for i, picd in enumerate(streams):
+        override = codec.codec if codec is not None and codec.codec.name == picd.image_codec else None
+        result = decode_picd(picd, codec=override)
+        images.append(result.image_layer)
+        layouts.append(result.layout)
+        glyphs.append(result.glyph if result.glyph is not None else np.full((picd.height, picd.width), 255, np.uint8))
+        if progress:
+            progress(i + 1, len(streams))
+    return (arrays_to_images(images, node), layouts, arrays_to_images(glyphs, node)), bitstream_summary(streams)
+
+
+def direct_text_render(image: torch.Tensor, text_layout: list[TextLayout]):
+    node = "PICD Direct Text Render"
+    arrays = images_to_arrays(image, node)
+    _check_batch(text_layout, len(arrays), "text layouts", node, "PICD MLIC Decode")
+    out = [composite_text(arr, layout, render_glyph(layout, arr.shape[1], arr.shape[0]))
+           for arr, layout in zip(arrays, text_layout)]
+    return (arrays_to_images(out, node),), None
+
+
+# ------------------------------------------------------------------------------------------------ files
+_SAFE_PREFIX = re.compile(r"^[\w\-. /]+$")
+
+
+def save_bitstream(bitstream: list[PicdFile], filename_prefix: str, output_dir: str | Path):
+    node = "PICD Save Bitstream"
+    streams = _check_bitstreams(bitstream, node)
+    prefix = filename_prefix.strip().replace("\\", "/")
+    if not prefix or not _SAFE_PREFIX.match(prefix) or ".." in prefix.split("/") or prefix.startswith("/"):
+        raise NodeInputError(f"{node}: filename_prefix {filename_prefix!r} must be a relative name like picd/PICD")
+    root = Path(output_dir)
+    target_dir = (root / prefix).parent
+    target_dir.mkdir(parents=True, exist_ok=True)
+    stem = Path(prefix).name
+    taken = [int(m.group(1)) for p in target_dir.glob(f"{stem}_*.picd")
+             if (m := re.fullmatch(rf"{re.escape(stem)}_(\d+)\.picd", p.name))]
+    counter = max(taken, default=0) + 1
+    saved = []
+    for picd in streams:
+        path = target_dir / f"{stem}_{counter:05d}.picd"
+        picd.save(path)
+        saved.append(str(path.relative_to(root)))
+        counter += 1
+    return (streams,), saved
+
+
+def load_bitstream(path: str | Path):
+    node = "PICD Load Bitstream"
+    try:
+        return ([PicdFile.load(path)],), None
+    except PicdError as exc:
+        raise NodeInputError(f"{node}: {exc}") from None

@@ -1,0 +1,198 @@
+"""Declarative node definitions: one source for the ComfyUI V3 classes (nodes/comfy_v3.py) and for validating the
+shipped workflows in CI, where no ComfyUI is installed (tests/test_workflows.py).
+
+Node ids are stable: they are saved in users' workflows. Never rename one; deprecate instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Custom socket types. Each carries one item per image of the batch.
+TEXT_LAYOUT = "PICD_TEXT_LAYOUT"  # list[picd_core.TextLayout]
+TEXT_BITS = "PICD_TEXT_BITS"  # list[bytes]: coded text layers
+BITSTREAM = "PICD_BITSTREAM"  # list[picd_core.PicdFile]: whole .picd files
+CODEC = "PICD_CODEC"  # nodes.logic.CodecHandle
+
+CATEGORY = "PICD"
+# Reserved for the diffusion-rendering issue (ids and categories fixed now so workflows stay stable).
+RESERVED_NODE_IDS = {
+    "PICD_AdaptorApply": f"{CATEGORY}/diffusion",
+    "PICD_OCRGuidedSampler": f"{CATEGORY}/diffusion",
+    "PICD_AdaptorLoader": f"{CATEGORY}/diffusion",
+}
+
+
+@dataclass(frozen=True)
+class Socket:
+    name: str
+    type: str  # IMAGE, MASK, INT, FLOAT, STRING, BOOLEAN, COMBO or a custom type
+    tooltip: str = ""
+    optional: bool = False
+    default: Any = None
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    options: tuple[str, ...] | None = None  # COMBO choices; None with type COMBO = filled at run time
+    dynamic_options: str | None = None  # name of a provider in the host glue (e.g. model files)
+
+    @property
+    def is_widget(self) -> bool:
+        return self.type in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    type: str
+    tooltip: str = ""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    node_id: str
+    display_name: str
+    category: str
+    description: str
+    function: str  # name of the function in nodes.logic
+    inputs: tuple[Socket, ...] = ()
+    outputs: tuple[Output, ...] = ()
+    output_node: bool = False
+    search_aliases: tuple[str, ...] = field(default_factory=tuple)
+
+
+CODEC_CHOICES_PROVIDER = "picd_codecs"  # built-in codecs + weights files in models/picd
+BITSTREAM_FILES_PROVIDER = "picd_files"  # .picd files in the input folder
+
+NODE_SPECS: tuple[NodeSpec, ...] = (
+    NodeSpec(
+        "PICD_OCRExtract", "PICD OCR Extract", f"{CATEGORY}/text",
+        "Reads the words and their boxes with Tesseract (the text layer Z). Shows the boxes it found.",
+        "ocr_extract",
+        inputs=(
+            Socket("image", "IMAGE", "Image (batch) to read"),
+            Socket("min_confidence", "FLOAT", "Drop words Tesseract is less sure of (0–100)", default=30.0, min=0.0,
+                   max=100.0, step=1.0),
+            Socket("language", "STRING", "Tesseract language(s), e.g. eng or eng+deu", default="eng"),
+            Socket("page_segmentation", "INT", "Tesseract --psm (3 = automatic)", default=3, min=0, max=13),
+            Socket("upscale", "FLOAT", "Upscale before OCR; 2 helps small UI text", default=2.0, min=1.0, max=4.0,
+                   step=0.5),
+        ),
+        outputs=(Output("text_layout", TEXT_LAYOUT, "Words and boxes, one layout per image"),
+                 Output("boxes", "IMAGE", "The image with the word boxes drawn")),
+        search_aliases=("ocr", "tesseract", "text detection"),
+    ),
+    NodeSpec(
+        "PICD_TextEncode", "PICD Text Encode", f"{CATEGORY}/text",
+        "Codes the text layout losslessly (exp-Golomb boxes + the best of PPMd/brotli/LZMA for the words). Shows "
+        "the bytes.",
+        "text_encode",
+        inputs=(Socket("text_layout", TEXT_LAYOUT, "From PICD OCR Extract"),),
+        outputs=(Output("text_bits", TEXT_BITS, "The coded text layer, one per image"),),
+    ),
+    NodeSpec(
+        "PICD_GlyphRender", "PICD Glyph Render", f"{CATEGORY}/text",
+        "Draws the text layout as a black-on-white glyph image, bit-identical on every machine (bundled font).",
+        "glyph_render",
+        inputs=(
+            Socket("text_layout", TEXT_LAYOUT, "From PICD OCR Extract or PICD MLIC Decode"),
+            Socket("reference_image", "IMAGE", "Take the size from this image (else width/height)", optional=True),
+            Socket("width", "INT", "Used when no reference image is connected", default=1024, min=1, max=16384),
+            Socket("height", "INT", "Used when no reference image is connected", default=1024, min=1, max=16384),
+        ),
+        outputs=(Output("glyph", "IMAGE", "Glyph image (white background, black text)"),
+                 Output("ink_mask", "MASK", "1 where text is drawn")),
+    ),
+    NodeSpec(
+        "PICD_CodecLoader", "PICD Codec Loader", f"{CATEGORY}/codec",
+        "Loads the image-layer codec: the learned glyph-conditioned MLIC codec (built-in weights or a file in "
+        "models/picd) or a classical codec (WebP, AVIF, JPEG).",
+        "load_codec",
+        inputs=(Socket("codec", "COMBO", "mlic (built-in) is the default learned codec", options=None,
+                       dynamic_options=CODEC_CHOICES_PROVIDER),),
+        outputs=(Output("codec", CODEC),),
+    ),
+    NodeSpec(
+        "PICD_MLICEncode", "PICD MLIC Encode", f"{CATEGORY}/codec",
+        "Codes the image layer conditioned on the glyph and packs it with the text layer into a .picd bitstream. "
+        "Without text bits the image is coded in natural mode. Shows bytes and bits per pixel.",
+        "mlic_encode",
+        inputs=(
+            Socket("image", "IMAGE", "Image (batch) to code"),
+            Socket("codec", CODEC, "From PICD Codec Loader"),
+            Socket("quality", "INT", "Rate level of the learned codec (1 = lowest rate) or the classical codec's "
+                   "quality", default=2, min=0, max=100),
+            Socket("text_bits", TEXT_BITS, "From PICD Text Encode (screen mode); leave empty for natural images",
+                   optional=True),
+            Socket("glyph", "IMAGE", "From PICD Glyph Render; checked against the text layer", optional=True),
+        ),
+        outputs=(Output("bitstream", BITSTREAM, "The coded image(s): text layer + image layer"),),
+    ),
+    NodeSpec(
+        "PICD_MLICDecode", "PICD MLIC Decode", f"{CATEGORY}/codec",
+        "Decodes a .picd bitstream: the text layer, the glyph rendered from it, and the image layer X̄.",
+        "mlic_decode",
+        inputs=(Socket("bitstream", BITSTREAM, "From PICD MLIC Encode or PICD Load Bitstream"),
+                Socket("codec", CODEC, "Only for learned-codec weights other than the built-in ones", optional=True)),
+        outputs=(Output("image", "IMAGE", "The decoded image layer X̄"),
+                 Output("text_layout", TEXT_LAYOUT, "The transmitted words and boxes"),
+                 Output("glyph", "IMAGE", "The glyph rendered from the text layer")),
+    ),
+    NodeSpec(
+        "PICD_DirectTextRender", "PICD Direct Text Render", f"{CATEGORY}/render",
+        "Draws the transmitted text sharply over the decoded image, in colours taken from it (PICD's direct "
+        "render baseline).",
+        "direct_text_render",
+        inputs=(Socket("image", "IMAGE", "From PICD MLIC Decode"),
+                Socket("text_layout", TEXT_LAYOUT, "From PICD MLIC Decode")),
+        outputs=(Output("image", "IMAGE"),),
+    ),
+    NodeSpec(
+        "PICD_SaveBitstream", "PICD Save Bitstream", f"{CATEGORY}/io",
+        "Saves each coded image as a .picd file in ComfyUI's output folder (subfolder picd/).",
+        "save_bitstream",
+        inputs=(Socket("bitstream", BITSTREAM, "From PICD MLIC Encode"),
+                Socket("filename_prefix", "STRING", "File name prefix", default="picd/PICD")),
+        outputs=(Output("bitstream", BITSTREAM, "The same bitstream, to decode right away"),),
+        output_node=True,
+    ),
+    NodeSpec(
+        "PICD_LoadBitstream", "PICD Load Bitstream", f"{CATEGORY}/io",
+        "Loads a .picd file from ComfyUI's input folder (copy files there, or into input/picd/).",
+        "load_bitstream",
+        inputs=(Socket("file", "COMBO", ".picd files in the input folder", options=None,
+                       dynamic_options=BITSTREAM_FILES_PROVIDER),),
+        outputs=(Output("bitstream", BITSTREAM),),
+    ),
+)
+
+SPECS_BY_ID = {spec.node_id: spec for spec in NODE_SPECS}
+
+
+def object_info(choices: dict[str, list[str]] | None = None) -> dict[str, dict]:
+    """The pack's nodes in ComfyUI's /object_info format (enough of it to validate workflows)."""
+    choices = choices or {}
+    info = {}
+    for spec in NODE_SPECS:
+        required, optional = {}, {}
+        for s in spec.inputs:
+            opts: dict[str, Any] = {"tooltip": s.tooltip} if s.tooltip else {}
+            for key in ("default", "min", "max", "step"):
+                if getattr(s, key) is not None:
+                    opts[key] = getattr(s, key)
+            if s.type == "COMBO":
+                entry = [list(s.options or choices.get(s.dynamic_options or "", [])), opts]
+            else:
+                entry = [s.type, opts]
+            (optional if s.optional else required)[s.name] = entry
+        info[spec.node_id] = {
+            "input": {"required": required, **({"optional": optional} if optional else {})},
+            "input_order": {"required": [s.name for s in spec.inputs if not s.optional],
+                            **({"optional": [s.name for s in spec.inputs if s.optional]} if optional else {})},
+            "output": [o.type for o in spec.outputs],
+            "output_name": [o.name for o in spec.outputs],
+            "name": spec.node_id, "display_name": spec.display_name, "category": spec.category,
+            "description": spec.description, "output_node": spec.output_node,
+        }
+    return info

@@ -1,0 +1,95 @@
+"""Node logic without ComfyUI: IMAGE tensors in, custom values out, errors that name what to connect."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from nodes import logic  # noqa: E402
+from picd_core import PicdFile, TextLayout  # noqa: E402
+from tests.conftest import needs_tesseract  # noqa: E402
+
+
+def _batch(*arrays):
+    return torch.from_numpy(np.stack(arrays)).float() / 255
+
+
+@pytest.fixture(scope="module")
+def webp():
+    (codec,), _ = logic.load_codec("webp")
+    return codec
+
+
+@needs_tesseract
+def test_screen_chain_ocr_text_glyph_encode_save_load_decode_render(screen, webp, tmp_path):
+    images = _batch(screen.image, screen.image[:, ::-1].copy())  # a batch of two
+    (layouts, boxes), report = logic.ocr_extract(images)
+    assert len(layouts) == 2 and all(isinstance(l, TextLayout) and len(l) > 10 for l in layouts)
+    assert boxes.shape == images.shape and "words" in report
+    (bits,), report = logic.text_encode(layouts)
+    assert len(bits) == 2 and "bytes" in report
+    (glyph, mask), _ = logic.glyph_render(layouts, reference_image=images)
+    assert glyph.shape == images.shape and mask.shape == images.shape[:3] and mask.max() == 1.0
+    (streams,), report = logic.mlic_encode(images, webp, quality=20, text_bits=bits, glyph=glyph)
+    assert len(streams) == 2 and all(s.mode == "screen" for s in streams) and "bpp" in report
+    (same,), saved = logic.save_bitstream(streams, "picd/test", tmp_path)
+    assert saved == ["picd/test_00001.picd", "picd/test_00002.picd"]
+    (_,), saved_again = logic.save_bitstream(streams[:1], "picd/test", tmp_path)
+    assert saved_again == ["picd/test_00003.picd"]  # never overwrites
+    (loaded,), _ = logic.load_bitstream(tmp_path / saved[0])
+    (decoded, decoded_layouts, decoded_glyph), _ = logic.mlic_decode(loaded)
+    assert decoded.shape == (1,) + images.shape[1:]
+    assert decoded_layouts[0] == layouts[0]
+    assert torch.equal(decoded_glyph[0], glyph[0])
+    (rendered,), _ = logic.direct_text_render(decoded, decoded_layouts)
+    assert rendered.shape == decoded.shape and not torch.equal(rendered, decoded)
+
+
+def test_natural_mode_and_batches(webp):
+    rng = np.random.default_rng(0)
+    images = _batch(*(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8) for _ in range(3)))
+    (streams,), _ = logic.mlic_encode(images, webp, quality=50)
+    assert [s.mode for s in streams] == ["natural"] * 3
+    (decoded, layouts, glyph), _ = logic.mlic_decode(streams)
+    assert decoded.shape == (3, 64, 96, 3) and all(len(l) == 0 for l in layouts)
+    assert torch.all(glyph == 1.0)
+
+
+def test_errors_name_the_node_to_connect(screen, webp):
+    images = _batch(screen.image)
+    layout = [screen.layout]
+    with pytest.raises(logic.NodeInputError, match="PICD Codec Loader"):
+        logic.mlic_encode(images, "webp", quality=10)
+    with pytest.raises(logic.NodeInputError, match="PICD Text Encode"):
+        logic.mlic_encode(images, webp, quality=10, glyph=images)
+    (bits,), _ = logic.text_encode(layout)
+    with pytest.raises(logic.NodeInputError, match="2 text layers for 1 image"):
+        logic.mlic_encode(images, webp, quality=10, text_bits=bits * 2)
+    with pytest.raises(logic.NodeInputError, match="glyph does not match"):
+        logic.mlic_encode(images, webp, quality=10, text_bits=bits, glyph=torch.ones_like(images))
+    with pytest.raises(logic.NodeInputError, match="outside"):
+        logic.mlic_encode(images, webp, quality=1000)
+    with pytest.raises(logic.NodeInputError, match="PICD OCR Extract"):
+        logic.text_encode("not a layout")
+    with pytest.raises(logic.NodeInputError, match="IMAGE batch"):
+        logic.ocr_extract(torch.zeros(10, 10))
+    with pytest.raises(logic.NodeInputError, match="PICD MLIC Encode or PICD Load Bitstream"):
+        logic.mlic_decode([b"bytes"])
+    with pytest.raises(logic.NodeInputError, match="relative name"):
+        logic.save_bitstream([PicdFile("natural", 4, 4, 4, 4, "webp", 1, b"x")], "../escape", "/tmp")
+    with pytest.raises(logic.NodeInputError, match="models/picd"):
+        logic.load_codec("mine.safetensors", resolve_model_file=lambda name: None)
+    with pytest.raises(logic.NodeInputError, match="PICD Load Bitstream"):
+        logic.load_bitstream("/nonexistent.picd")
+
+
+def test_mixed_sizes_cannot_form_a_batch(webp):
+    a = logic.mlic_encode(_batch(np.zeros((64, 64, 3), np.uint8)), webp, 50)[0][0]
+    b = logic.mlic_encode(_batch(np.zeros((64, 128, 3), np.uint8)), webp, 50)[0][0]
+    with pytest.raises(logic.NodeInputError, match="different sizes"):
+        logic.mlic_decode(a + b)
+
+
+def test_codec_choices_list_builtins_then_weight_files():
+    choices = logic.codec_choices(["mine.safetensors", "notes.txt"])
+    assert choices[0] == "mlic (built-in)" and choices[-1] == "mine.safetensors" and "notes.txt" not in choices
