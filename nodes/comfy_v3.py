@@ -89,7 +89,10 @@ def _run(spec: NodeSpec, node_cls: type, kwargs: dict):
     if spec.function in ("ocr_extract", "mlic_encode", "mlic_decode"):
         kwargs["progress"] = _progress()
     if spec.function == "load_codec":
+        import comfy.model_management
+
         kwargs["resolve_model_file"] = lambda name: folder_paths.get_full_path(MODEL_FOLDER, name)
+        kwargs["device"] = str(comfy.model_management.get_torch_device())
     if spec.function == "save_bitstream":
         kwargs["output_dir"] = folder_paths.get_output_directory()
     if spec.function == "load_bitstream":

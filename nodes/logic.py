@@ -120,10 +120,15 @@ def codec_choices(model_files: list[str]) -> list[str]:
     return list(BUILTIN_CODECS) + [f for f in model_files if f.endswith(".safetensors")]
 
 
-def load_codec(codec: str, resolve_model_file: Callable[[str], str] | None = None):
+def load_codec(codec: str, resolve_model_file: Callable[[str], str] | None = None, device: str = "cpu"):
+    """device: where the learned codec's transforms run (its entropy coding always runs on the CPU)."""
     node = "PICD Codec Loader"
     if codec == BUILTIN_CODECS[0]:
-        return (CodecHandle(codec, get_codec("mlic")),), None
+        if device == "cpu":
+            return (CodecHandle(codec, get_codec("mlic")),), None
+        from picd_core.mlic.codec import builtin_codec
+
+        return (CodecHandle(codec, builtin_codec(device)),), None
     if codec in BUILTIN_CODECS:
         return (CodecHandle(codec, get_codec(codec)),), None
     if resolve_model_file is None:
@@ -133,7 +138,7 @@ def load_codec(codec: str, resolve_model_file: Callable[[str], str] | None = Non
     path = resolve_model_file(codec)
     if path is None or not Path(path).is_file():
         raise NodeInputError(f"{node}: weights {codec!r} not found; put the .safetensors file in models/picd/")
-    return (CodecHandle(Path(path).name, MlicCodec(path)),), None
+    return (CodecHandle(Path(path).name, MlicCodec(path, device=device)),), None
 
 
 def _glyph_u8(glyph: torch.Tensor) -> list[np.ndarray]:

@@ -21,6 +21,9 @@ from .pipeline import ENCODE_MODES, RENDER_MODES, decode_picd, encode_image
 EXIT_ERROR = 2
 
 
+MODEL_SIZES = ("default", "large", "tiny")  # presets of picd_core.mlic.model.MlicConfig.preset
+
+
 def _progress(args: argparse.Namespace):
     if getattr(args, "quiet", False):
         return None
@@ -169,8 +172,7 @@ def cmd_train_codec(args: argparse.Namespace) -> int:
     for d in dirs:
         if not d.is_dir():
             raise PicdError(f"training folder not found: {d}")
-    model_cfg = MlicConfig() if args.size == "default" else MlicConfig(
-        channels=16, latent_channels=32, slices=(8, 8, 16), glyph_channels=8, entropy_hidden=16, context_channels=8)
+    model_cfg = MlicConfig.preset(args.size)
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch, crop=args.crop, lr=args.lr, device=args.device,
                       checkpoint_every=args.checkpoint_every, screen_pool=args.screen_pool, seed=args.seed)
     path = train(args.output, dirs, model_cfg, cfg, resume=args.resume,
@@ -248,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", type=int, default=256, help="crop size, a multiple of 64")
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--size", choices=("default", "tiny"), default="default", help="tiny: a toy model for tests")
+    p.add_argument("--size", choices=MODEL_SIZES, default="default",
+                   help="default: CPU-sized (N=96, M=160); large: MLIC++-sized (N=192, M=320) for GPUs; tiny: tests")
     p.add_argument("--checkpoint-every", type=int, default=1000)
     p.add_argument("--screen-pool", type=int, default=48, help="generated screens kept in memory")
     p.add_argument("--seed", type=int, default=0)

@@ -83,5 +83,5 @@ def test_errors_are_one_line(tmp_path):
 
 
 def test_screens_command_writes_images_and_ground_truth(tmp_path):
-    picd("screens", "-o", tmp_path, "--count", "2", "--width", "400", "--height", "300", "-q")
+    picd("screens", "-o", tmp_path, "--count", "2", "--width", "480", "--height", "320", "-q")
     assert len(list(tmp_path.glob("*.png"))) == 2 and len(list(tmp_path.glob("*.json"))) == 2

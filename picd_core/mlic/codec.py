@@ -54,6 +54,10 @@ class MlicCodec(ImageCodec):
         self.weights = Path(weights)
         digest = sha256 or sha256_file(self.weights)
         self.model = load_model(self.weights, expected_sha256=sha256, device=device)
+        # The transforms may run on an accelerator; the entropy models and everything that picks a CDF stay on the
+        # CPU (float64), so a file decodes identically wherever it was encoded.
+        self.model.entropy_bottleneck.to("cpu")
+        self.model.gaussian_conditional.to("cpu")
         self.fingerprint = int(digest[:4], 16)
         self.tile = tile
         self.device = device
@@ -170,14 +174,18 @@ def _unavailable() -> str | None:
     return None
 
 
-def _factory() -> MlicCodec:
+def builtin_codec(device: str = "cpu") -> MlicCodec:
+    """The default learned codec (shipped weights or PICD_MLIC_WEIGHTS), with its transforms on `device`."""
+    reason = _unavailable()
+    if reason:
+        raise CodecUnavailableError(f"image codec 'mlic' cannot run here: {reason}")
     weights, sha256 = _default_weights()
     try:
-        return MlicCodec(weights, sha256)
+        return MlicCodec(weights, sha256, device=device)
     except CodecUnavailableError:
         raise
     except Exception as exc:
         raise CodecUnavailableError(f"cannot load GlyphMLIC weights {weights}: {exc}") from None
 
 
-register_codec("mlic", _factory, _unavailable, priority=10)
+register_codec("mlic", builtin_codec, _unavailable, priority=10)

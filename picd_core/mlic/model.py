@@ -56,6 +56,20 @@ class MlicConfig:
         if sum(self.slices) != self.latent_channels:
             raise ValueError(f"slices {self.slices} must add up to latent_channels {self.latent_channels}")
 
+    @classmethod
+    def preset(cls, name: str) -> "MlicConfig":
+        """default: CPU-sized; large: MLIC++-sized transforms for GPU training; tiny: tests."""
+        presets = {
+            "default": {},
+            "large": dict(channels=192, latent_channels=320, slices=(16, 16, 32, 64, 192), glyph_channels=64,
+                          entropy_hidden=320, context_channels=128),
+            "tiny": dict(channels=16, latent_channels=32, slices=(8, 8, 16), glyph_channels=8, entropy_hidden=16,
+                         context_channels=8),
+        }
+        if name not in presets:
+            raise ValueError(f"unknown model size {name!r}; choose one of {', '.join(presets)}")
+        return cls(**presets[name])
+
     @property
     def num_rates(self) -> int:
         return len(self.lambdas)
@@ -182,6 +196,13 @@ class EntropyContext(nn.Module):
         return self.parameters_net[i](torch.cat(base + [local, glyph_feat], dim=1))
 
 
+def initial_gains(levels: int) -> torch.Tensor:
+    """Log-spaced latent gains from 0.25 (level 1, lowest rate) to 2.0 (highest level)."""
+    if levels == 1:
+        return torch.ones(1)
+    return torch.exp(torch.linspace(float(np.log(0.25)), float(np.log(2.0)), levels))
+
+
 def checkerboard(height: int, width: int, device=None) -> torch.Tensor:
     """True at anchor positions ((row + col) even)."""
     rows = torch.arange(height, device=device)[:, None]
@@ -209,8 +230,10 @@ class GlyphMLIC(nn.Module):
         self.glyph_to_synthesis = nn.ModuleList([zero_conv(g, n), zero_conv(g, n), zero_conv(g, n)])
         self.hyper_analysis = nn.Sequential(conv(m, n, 3), nn.GELU(), conv(n, n, 5, 2), nn.GELU(), conv(n, n, 5, 2))
         self.entropy = EntropyContext(cfg)
-        self.gain = nn.Parameter(torch.ones(cfg.num_rates, m))
-        self.inverse_gain = nn.Parameter(torch.ones(cfg.num_rates, m))
+        # Rate levels start apart (coarser quantisation at low levels) so each level's λ shapes its own gains.
+        spread = initial_gains(cfg.num_rates)
+        self.gain = nn.Parameter(spread[:, None].repeat(1, m))
+        self.inverse_gain = nn.Parameter((1.0 / spread)[:, None].repeat(1, m))
         self.entropy_bottleneck = parts.entropy_bottleneck(n)
         self.gaussian_conditional = parts.gaussian_conditional()
         self._reset_entropy_cache()
@@ -225,7 +248,7 @@ class GlyphMLIC(nn.Module):
         """glyph: [B,1,H,W] in [0,1] (1 = paper white) or None -> ink map (0 where no text)."""
         if glyph is None:
             return like.new_zeros(like.shape[0], 1, like.shape[2], like.shape[3])
-        return 1.0 - glyph.to(like.dtype)
+        return 1.0 - glyph.to(like.device, like.dtype)
 
     def _gain(self, rate: int | torch.Tensor, inverse: bool = False) -> torch.Tensor:
         table = self.inverse_gain if inverse else self.gain

@@ -47,6 +47,9 @@ class TrainConfig:
             raise InvalidInputError("steps and batch size must be positive")
 
 
+GAIN_LR_SCALE = 10.0
+
+
 class CropSampler:
     """Random native-scale crops from natural images (blank glyph) and generated screens (their own glyph)."""
 
@@ -143,9 +146,16 @@ def train(out_dir: str | Path, natural_dirs: list[Path], model_cfg: MlicConfig |
     else:
         model, step = GlyphMLIC(model_cfg or MlicConfig()).train(), 0
     model.to(cfg.device)
-    main_params = {n: p for n, p in model.named_parameters() if not n.endswith(".quantiles")}
-    aux_params = {n: p for n, p in model.named_parameters() if n.endswith(".quantiles")}
-    optimizer = torch.optim.Adam(main_params.values(), lr=cfg.lr)
+    named = dict(model.named_parameters())
+    gain_names = [n for n in named if n in ("gain", "inverse_gain")]
+    main_params = {n: p for n, p in named.items() if not n.endswith(".quantiles") and n not in gain_names}
+    main_params.update({n: named[n] for n in gain_names})  # last, in their own group
+    aux_params = {n: p for n, p in named.items() if n.endswith(".quantiles")}
+    # Gain vectors must move by factors, not by lr-sized steps: they learn 10x faster.
+    optimizer = torch.optim.Adam([
+        {"params": [p for n, p in main_params.items() if n not in gain_names], "lr_scale": 1.0},
+        {"params": [named[n] for n in gain_names], "lr_scale": GAIN_LR_SCALE},
+    ], lr=cfg.lr)
     aux_optimizer = torch.optim.Adam(aux_params.values(), lr=cfg.aux_lr)
     main_names = dict(enumerate(main_params))
     aux_names = dict(enumerate(aux_params))
@@ -161,7 +171,7 @@ def train(out_dir: str | Path, natural_dirs: list[Path], model_cfg: MlicConfig |
         # cosine decay to 10 % of the base rate over the run
         lr = cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)))
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_scale"]
         if step and step % cfg.screen_refresh == 0:
             sampler.refresh(step // cfg.screen_refresh)
         x, g = sampler.batch(cfg.device)

@@ -1,0 +1,35 @@
+// Opens the ComfyUI frontend in headless Chromium, waits for the extensions, reports the PICD extension's presence
+// and any console/page errors that mention the pack, and saves a screenshot with a PICD node on the canvas.
+// usage: node frontend_check.mjs URL SCREENSHOT.png  (needs puppeteer-core; CHROMIUM=/usr/bin/chromium)
+import puppeteer from "puppeteer-core";
+
+const [url, shot] = process.argv.slice(2);
+const browser = await puppeteer.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--window-size=1400,900"],
+});
+const errors = [];
+const page = await browser.newPage();
+await page.setViewport({ width: 1400, height: 900 });
+page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+page.on("pageerror", (e) => errors.push(String(e)));
+await page.goto(url, { waitUntil: "networkidle2", timeout: 90000 });
+await page.waitForFunction(() => (window.app ?? window.comfyAPI?.app?.app)?.extensions?.length > 0, { timeout: 90000 });
+const result = await page.evaluate(async () => {
+  const app = window.app ?? window.comfyAPI?.app?.app;
+  const names = app.extensions.map((e) => e.name);
+  const node = window.LiteGraph?.createNode?.("PICD_MLICEncode");
+  if (node) {
+    node.pos = [200, 200];
+    app.graph.add(node);
+    node.picdReport = "12345 B, 0.0150 bpp (screen, mlic q2; text 300 B, image 12000 B)";
+    app.graph.setDirtyCanvas(true, true);
+  }
+  return { names, nodeCreated: !!node };
+});
+await new Promise((r) => setTimeout(r, 1500));
+await page.screenshot({ path: shot });
+await browser.close();
+console.log(JSON.stringify({ ...result, errors }));
