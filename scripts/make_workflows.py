@@ -37,7 +37,7 @@ def layout(api: dict) -> dict[str, tuple[int, int]]:
     pos = {}
     for nid in api:
         col = d(nid)
-        pos[nid] = (60 + 360 * col, 60 + 260 * rows.get(col, 0))
+        pos[nid] = (60 + 360 * col, 60 + 420 * rows.get(col, 0))  # room for image previews
         rows[col] = rows.get(col, 0) + 1
     return pos
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import COMFYUI
+from tests.integration.conftest import COMFYUI, ROOT
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -25,11 +25,16 @@ def test_extension_loads_without_errors(server, tmp_path):
     env = {**os.environ, "NODE_PATH": str(Path(os.environ["PUPPETEER_DIR"]) / "node_modules"), "CHROMIUM": CHROMIUM}
     script = Path(os.environ["PUPPETEER_DIR"]) / "frontend_check.mjs"
     shutil.copy(HERE / "frontend_check.mjs", script)  # ESM resolves packages next to the script
-    proc = subprocess.run(["node", str(script), server["url"], str(shot)], capture_output=True, text=True,
-                          timeout=240, env=env)
+    workflow = ROOT / "example_workflows" / "picd_screen_codec.json"
+    proc = subprocess.run(["node", str(script), server["url"], str(shot), str(workflow)], capture_output=True,
+                          text=True, timeout=240, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "PICD.nodes" in result["names"]
     assert result["nodeCreated"]
+    # The real frontend turns our UI workflow into exactly our API workflow.
+    expected = json.loads((ROOT / "workflows" / "picd_screen_codec.json").read_text())
+    got = {nid: {"class_type": n["class_type"], "inputs": n["inputs"]} for nid, n in result["prompt"].items()}
+    assert got == {nid: {"class_type": n["class_type"], "inputs": n["inputs"]} for nid, n in expected.items()}
     assert not [e for e in result["errors"] if "picd" in e.lower()], result["errors"]
     assert shot.stat().st_size > 10_000
