@@ -9,9 +9,6 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import InvalidInputError
 
-ImageLike = "np.ndarray | Image.Image"
-
-
 def to_rgb_array(image: np.ndarray | Image.Image) -> np.ndarray:
     """Accept a PIL image, a uint8 array [H,W,3|4|1] / [H,W], or a float array in [0,1]; return uint8 [H,W,3]."""
     if isinstance(image, Image.Image):

@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 
 from .container import PicdFile
-from .errors import GlyphMismatchError, InvalidInputError
+from .errors import BitstreamError, GlyphMismatchError, InvalidInputError
 from .glyph import composite_text, glyph_checksum, render_glyph
 from .image_codecs import ImageCodec, default_codec_name, get_codec
 from .images import to_rgb_array
@@ -132,8 +132,6 @@ def decode_picd(picd: PicdFile, render: str = "none", progress: Progress | None 
         t0 = time.perf_counter()
         layout = decode_text_layer(picd.text_layer)
         if not layout.bounds_fit(picd.width, picd.height):
-            from .errors import BitstreamError
-
             raise BitstreamError("text layer has boxes outside the image (corrupt)")
         glyph = render_glyph(layout, picd.width, picd.height)
         timings["text"] = time.perf_counter() - t0

@@ -25,7 +25,7 @@ def test_manifest_lists_verified_weights_within_budget():
         path = WEIGHTS_DIR / entry["file"]
         assert path.is_file(), name
         assert sha256_file(path) == entry["sha256"]
-        assert {"recipe", "measured", "rate_levels", "lambdas"} <= set(entry)
+        assert {"recipe", "measured", "rate_levels", "lambdas"} <= set(entry) and entry["measured"]["kodak"]["points"]
         total += path.stat().st_size
     assert total <= 20 * 1024 * 1024
     assert json.loads(MANIFEST.read_text()) == manifest
