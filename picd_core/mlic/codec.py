@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..bitio import read_varint, write_varint
-from ..errors import BitstreamError, CodecUnavailableError, UnsupportedBitstreamError
+from ..errors import BitstreamError, CodecUnavailableError, InvalidInputError, UnsupportedBitstreamError
 from ..image_codecs.base import ImageCodec, register_codec
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
@@ -81,6 +81,10 @@ class MlicCodec(ImageCodec):
 
     def encode(self, image: np.ndarray, quality: int, glyph: np.ndarray | None = None) -> bytes:
         height, width = image.shape[:2]
+        if height % MULTIPLE or width % MULTIPLE:
+            raise InvalidInputError(f"mlic codes images whose sides are multiples of {MULTIPLE}, got {width}x{height}; "
+                                    "pad first (picd_core.pipeline.encode_image does)")
+        quality = self.check_quality(quality)
         rate = quality - 1
         body, crc = bytearray(), 0
         write_varint(body, self.tile // MULTIPLE)
