@@ -11,7 +11,8 @@ AVAILABLE = [name for name, reason in available_codecs().items() if reason is No
 @pytest.fixture(scope="module")
 def photo_like():
     yy, xx = np.mgrid[0:128, 0:192]  # multiples of 64: what every codec accepts unpadded
-    img = np.stack([xx * 1.5, yy * 2.5, (xx + yy)], axis=2) % 256
+    img = np.stack([xx * 1.3, yy * 1.9, (xx + yy) * 0.8], axis=2)
+    img[40:80, 60:140] = (200, 30, 60)  # an object with edges
     return img.astype(np.uint8)
 
 
