@@ -17,7 +17,6 @@ from PIL import Image, ImageDraw
 
 from picd_core import (PicdError, PicdFile, TextLayout, decode_picd, decode_text_layer, encode_image,
                        encode_text_layer, glyph_checksum, render_glyph)
-from picd_core.errors import InvalidInputError
 from picd_core.glyph import composite_text
 from picd_core.image_codecs import ImageCodec, get_codec
 from picd_core.metrics import bits_per_pixel

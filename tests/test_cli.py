@@ -3,9 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
-from picd_core.images import load_image, save_image
+from picd_core.images import load_image
 from tests.conftest import needs_tesseract
 
 SAMPLE = Path(__file__).resolve().parents[1] / "picd_core" / "assets" / "samples" / "screen.png"

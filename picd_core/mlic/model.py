@@ -185,7 +185,8 @@ class EntropyContext(nn.Module):
             self.parameters_net.append(EntropyParameters(cin, cfg.entropy_hidden, c))
             done += c
 
-    def slice_inputs(self, hyper: torch.Tensor, glyph_feat: torch.Tensor, decoded: list[torch.Tensor]) -> list:
+    def slice_inputs(self, hyper: torch.Tensor, decoded: list[torch.Tensor]) -> list:
+        """Inputs shared by a slice's anchor and non-anchor passes: hyper features and the channel context."""
         i = len(decoded)
         parts = [hyper]
         if i:
@@ -285,7 +286,7 @@ class GlyphMLIC(nn.Module):
         decoded, likelihoods, start = [], [], 0
         for i, c in enumerate(self.cfg.slices):
             y_i = y[:, start : start + c]
-            base = self.entropy.slice_inputs(hyper, glyph_feat, decoded)
+            base = self.entropy.slice_inputs(hyper, decoded)
             means_a, scales_a = self.entropy.params(i, base, y_i.new_zeros(y_i.shape[0], 2 * c, *y_i.shape[2:]), glyph_feat)
             anchors_hat = torch.where(anchor, ste_round(y_i - means_a) + means_a, torch.zeros_like(y_i))
             local = self.entropy.local_context[i](anchors_hat)
@@ -377,7 +378,7 @@ class GlyphMLIC(nn.Module):
         crc = 0
         decoded, start = [], 0
         for i, c in enumerate(self.cfg.slices):
-            base = entropy.slice_inputs(hyper, glyph_feat, decoded)
+            base = entropy.slice_inputs(hyper, decoded)
             y_hat_i = torch.zeros(1, c, height, width, dtype=torch.float64)
             local = torch.zeros(1, 2 * c, height, width, dtype=torch.float64)
             for phase, mask in enumerate((anchor, ~anchor)):
