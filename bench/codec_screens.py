@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from picd_core.container import PicdFile  # noqa: E402
-from picd_core.data import SCREEN_KINDS, data_dir, generate_screen  # noqa: E402
+from picd_core.data import SCREEN_KINDS, generate_screen, natural_images_dir  # noqa: E402
 from picd_core.image_codecs import get_codec  # noqa: E402
 from picd_core.metrics import bits_per_pixel, psnr, word_accuracy  # noqa: E402
 from picd_core.metrics.bd import bd_rate  # noqa: E402
@@ -34,8 +34,7 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=640)
     parser.add_argument("--no-ocr", action="store_true", help="skip the OCR judge (faster)")
     args = parser.parse_args()
-    root = data_dir()
-    photos = root / "train_natural" if root and (root / "train_natural").is_dir() else None
+    photos = natural_images_dir()
     screens = [generate_screen(args.seed + i, args.width, args.height, kind=SCREEN_KINDS[i % len(SCREEN_KINDS)],
                                photo_dir=photos) for i in range(args.count)]
     levels = get_codec("mlic").quality_range[1]

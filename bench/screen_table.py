@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from picd_core.container import PicdFile  # noqa: E402
-from picd_core.data import SCREEN_KINDS, data_dir, generate_screen  # noqa: E402
+from picd_core.data import SCREEN_KINDS, generate_screen, natural_images_dir  # noqa: E402
 from picd_core.metrics import bits_per_pixel, psnr, word_accuracy  # noqa: E402
 from picd_core.ocr import extract_layout  # noqa: E402
 from picd_core.pipeline import decode_picd, encode_image  # noqa: E402
@@ -32,8 +32,7 @@ def main() -> None:
     parser.add_argument("--config", action="append", help="codec:quality (repeatable)")
     args = parser.parse_args()
     configs = [c.split(":") for c in (args.config or ["avif:10", "webp:0", "jpeg:5"])]
-    root = data_dir()
-    photos = root / "train_natural" if root and (root / "train_natural").is_dir() else None
+    photos = natural_images_dir()
     screens = [generate_screen(args.seed + i, args.width, args.height, kind=SCREEN_KINDS[i % len(SCREEN_KINDS)],
                                photo_dir=photos) for i in range(args.count)]
     print(f"{args.count} generated screens {args.width}x{args.height} (seeds {args.seed}..{args.seed + args.count - 1})")

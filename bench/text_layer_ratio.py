@@ -21,7 +21,7 @@ import brotli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from picd_core.data import SCREEN_KINDS, data_dir, generate_screen  # noqa: E402
+from picd_core.data import SCREEN_KINDS, generate_screen, natural_images_dir  # noqa: E402
 from picd_core.layout import TextLayout  # noqa: E402
 from picd_core.text_layer import encode_text_layer, text_layer_stats  # noqa: E402
 
@@ -53,8 +53,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--ocr", action="store_true", help="also measure OCR layouts (needs Tesseract)")
     args = parser.parse_args()
-    root = data_dir()
-    photos = root / "train_natural" if root and (root / "train_natural").is_dir() else None
+    photos = natural_images_dir()
     sources = ["truth"] + (["ocr"] if args.ocr else [])
     print(f"{'screen':<14}{'src':<6}{'words':>6}{'ours B':>8}{'str B':>7}{'geo B':>7}{'coder':>8}"
           f"{'brotli B':>9}{'ratio':>7}{'bits/word':>10}")

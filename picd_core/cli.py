@@ -162,13 +162,13 @@ def cmd_screens(args: argparse.Namespace) -> int:
 
 
 def cmd_train_codec(args: argparse.Namespace) -> int:
-    from .data import data_dir
+    from .data import natural_images_dir
     from .mlic.model import MlicConfig
     from .mlic.train import TrainConfig, train
 
     dirs = [Path(d) for d in args.data] if args.data else []
-    if not dirs and data_dir() is not None and (data_dir() / "train_natural").is_dir():
-        dirs = [data_dir() / "train_natural"]
+    if not dirs and natural_images_dir() is not None:
+        dirs = [natural_images_dir()]
     for d in dirs:
         if not d.is_dir():
             raise PicdError(f"training folder not found: {d}")

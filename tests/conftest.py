@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from picd_core.data import data_dir, generate_screen
+from picd_core.data import generate_screen, natural_images_dir
 
 REPO = Path(__file__).resolve().parents[1]
 needs_tesseract = pytest.mark.skipif(
@@ -15,9 +15,7 @@ needs_tesseract = pytest.mark.skipif(
 
 @pytest.fixture(scope="session")
 def photo_dir():
-    root = data_dir()
-    folder = root / "train_natural" if root else None
-    return folder if folder and folder.is_dir() else None
+    return natural_images_dir()
 
 
 @pytest.fixture(scope="session")

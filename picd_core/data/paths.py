@@ -26,3 +26,10 @@ def image_files(folder: str | Path, recursive: bool = True) -> list[Path]:
         raise InvalidInputError(f"image folder not found: {folder} (set PICD_DATA_DIR or pass a folder)")
     pattern = "**/*" if recursive else "*"
     return sorted(p for p in folder.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def natural_images_dir() -> Path | None:
+    """The natural training images (data root's train_natural/), or None when there is none."""
+    root = data_dir()
+    folder = root / "train_natural" if root is not None else None
+    return folder if folder is not None and folder.is_dir() else None
