@@ -82,10 +82,25 @@ def cmd_decode(args: argparse.Namespace) -> int:
         raise PicdError(f"{out} exists; pass --force to overwrite it")
     start = time.perf_counter()
     picd = PicdFile.load(args.input)
-    result = decode_picd(picd, render=args.render, progress=_progress(args))
+    renderer = _diffusion_renderer(args) if args.render == "diffusion" else None
+    result = decode_picd(picd, render=args.render, progress=_progress(args), renderer=renderer)
     save_image(result.image, out)
     print(f"{out}: {picd.width}x{picd.height}, render={args.render}, in {time.perf_counter() - start:.2f} s")
     return 0
+
+
+def _diffusion_renderer(args: argparse.Namespace):
+    from .diffusion.guidance import GuidanceConfig
+    from .diffusion.render import DiffusionRenderer, RenderConfig
+
+    if not args.model:
+        raise PicdError("--render diffusion needs --model (a diffusers folder, or a Hugging Face id with internet)")
+    guidance = GuidanceConfig(recompression_weight=args.recompression_weight, ocr_weight=args.ocr_weight,
+                              mode=args.guidance_mode)
+    config = RenderConfig(steps=args.steps, seed=args.seed, denoise=args.denoise, cfg_scale=args.cfg,
+                          prompt=args.prompt, guidance=guidance)
+    return DiffusionRenderer.load(args.model, adaptor=args.adaptor, lora=args.lora, lora_scale=args.lora_scale,
+                                  device=args.device, ocr_guidance=args.ocr_weight > 0, config=config)
 
 
 def _info(path: str) -> dict:
@@ -216,7 +231,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True, help="output image (PNG)")
     p.add_argument("--render", choices=RENDER_MODES, default="none",
-                   help="none: the image layer; glyph: text drawn over it from the text layer")
+                   help="none: the image layer; glyph: text drawn over it from the text layer; "
+                        "diffusion: rendered by a Stable Diffusion model (--model)")
+    d = p.add_argument_group("diffusion rendering (--render diffusion)")
+    d.add_argument("--model", help="SD 1.x/2.x model: a local diffusers folder or a Hugging Face id")
+    d.add_argument("--adaptor", help="PICD adaptor .safetensors (default: training-free rendering)")
+    d.add_argument("--lora", help="domain LoRA .safetensors")
+    d.add_argument("--lora-scale", type=float, default=1.0)
+    d.add_argument("--steps", type=int, default=50)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--denoise", type=float, default=None,
+                   help="fraction of the schedule to run (default 1.0 with an adaptor, 0.6 training-free)")
+    d.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
+    d.add_argument("--prompt", default=None, help="override the prompt built from the text layer")
+    d.add_argument("--recompression-weight", type=float, default=1.0, help="ζ₂ of the re-compression loss")
+    d.add_argument("--ocr-weight", type=float, default=0.5, help="ζ₁ of the OCR loss (0 = off)")
+    d.add_argument("--guidance-mode", choices=("full", "cheap"), default="full",
+                   help="full: gradient through the UNet; cheap: w.r.t. the clean estimate only")
+    d.add_argument("--device", default="cpu", help="torch device for the diffusion model (cpu, cuda, …)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite the output file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     p.set_defaults(func=cmd_decode)

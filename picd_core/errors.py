@@ -29,3 +29,7 @@ class GlyphMismatchError(PicdError):
 
 class CodecUnavailableError(PicdError):
     """An image codec is registered but cannot run here (missing library or weights)."""
+
+
+class RenderUnavailableError(PicdError):
+    """Diffusion rendering cannot run: missing libraries, or a backbone/adaptor/LoRA that cannot be loaded."""

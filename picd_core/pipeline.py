@@ -19,7 +19,7 @@ from .ocr import OcrConfig, extract_layout
 from .text_layer import decode_text_layer, encode_text_layer
 
 ENCODE_MODES = ("auto", "screen", "natural")
-RENDER_MODES = ("none", "glyph")
+RENDER_MODES = ("none", "glyph", "diffusion")
 # Auto mode calls an image a screen when OCR finds at least this many confident words (natural photos give a few
 # spurious low-confidence words at most).
 AUTO_SCREEN_MIN_WORDS = 8
@@ -115,8 +115,9 @@ def encode_image(
 
 
 def decode_picd(picd: PicdFile, render: str = "none", progress: Progress | None = None,
-                codec: ImageCodec | None = None) -> DecodeResult:
-    """Decode both layers and render: 'none' returns the image layer, 'glyph' composites the text over it.
+                codec: ImageCodec | None = None, renderer=None) -> DecodeResult:
+    """Decode both layers and render: 'none' returns the image layer, 'glyph' composites the text over it,
+    'diffusion' renders with `renderer` (a picd_core.diffusion.DiffusionRenderer).
 
     `codec` overrides the registry's instance for the file's codec name (e.g. the learned codec with other weights).
     """
@@ -125,6 +126,8 @@ def decode_picd(picd: PicdFile, render: str = "none", progress: Progress | None 
         raise InvalidInputError(f"render must be one of {RENDER_MODES}, got {render!r}")
     if codec is not None and codec.name != picd.image_codec:
         raise InvalidInputError(f"the file was coded with {picd.image_codec!r}, not {codec.name!r}")
+    if render == "diffusion" and renderer is None:
+        raise InvalidInputError("render='diffusion' needs a renderer (a loaded diffusion model)")
     image_codec = codec or get_codec(picd.image_codec)
     timings: dict[str, float] = {}
     layout, glyph = TextLayout(), None
@@ -156,4 +159,9 @@ def decode_picd(picd: PicdFile, render: str = "none", progress: Progress | None 
     output = image_layer
     if render == "glyph" and glyph is not None:
         output = composite_text(image_layer, layout, glyph)
+    elif render == "diffusion":
+        t0 = time.perf_counter()
+        output = renderer.render(image_layer, layout, glyph, picd.mode, codec=image_codec,
+                                 quality=picd.image_quality, progress=say).image
+        timings["render"] = time.perf_counter() - t0
     return DecodeResult(output, image_layer, layout, glyph, timings)
