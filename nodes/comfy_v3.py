@@ -10,8 +10,8 @@ import comfy.utils
 import folder_paths
 from comfy_api.latest import ComfyExtension, io, ui
 
-from . import logic
-from .spec import BITSTREAM_FILES_PROVIDER, CODEC_CHOICES_PROVIDER, NODE_SPECS, NodeSpec, Socket
+from . import comfy_diffusion, logic
+from .spec import ADAPTOR_FILES_PROVIDER, BITSTREAM_FILES_PROVIDER, CODEC_CHOICES_PROVIDER, NODE_SPECS, NodeSpec, Socket
 
 MODEL_FOLDER = "picd"
 
@@ -41,11 +41,20 @@ def _choices(provider: str | None) -> list[str]:
         return logic.codec_choices(folder_paths.get_filename_list(MODEL_FOLDER))
     if provider == BITSTREAM_FILES_PROVIDER:
         return _picd_files()
+    if provider == ADAPTOR_FILES_PROVIDER:
+        return comfy_diffusion.adaptor_files(folder_paths.get_filename_list(MODEL_FOLDER),
+                                             lambda name: folder_paths.get_full_path(MODEL_FOLDER, name))
     raise ValueError(f"unknown choices provider {provider!r}")
+
+
+# ComfyUI's own socket types the diffusion nodes use.
+_HOST_TYPES = {"MODEL": io.Model, "VAE": io.Vae, "CONDITIONING": io.Conditioning, "LATENT": io.Latent}
 
 
 def _input(s: Socket):
     common = {"tooltip": s.tooltip or None, "optional": s.optional}
+    if s.type in _HOST_TYPES:
+        return _HOST_TYPES[s.type].Input(s.name, **common)
     if s.type == "IMAGE":
         return io.Image.Input(s.name, **common)
     if s.type == "MASK":
@@ -59,11 +68,16 @@ def _input(s: Socket):
     if s.type == "BOOLEAN":
         return io.Boolean.Input(s.name, default=s.default, **common)
     if s.type == "COMBO":
-        return io.Combo.Input(s.name, options=list(s.options) if s.options else _choices(s.dynamic_options), **common)
+        return io.Combo.Input(s.name, options=list(s.options) if s.options else _choices(s.dynamic_options),
+                              default=s.default, **common)
     return _custom(s.type).Input(s.name, **common)
 
 
 def _output(o):
+    if o.type == "STRING":
+        return io.String.Output(o.name, tooltip=o.tooltip or None)
+    if o.type in _HOST_TYPES:
+        return _HOST_TYPES[o.type].Output(o.name, tooltip=o.tooltip or None)
     if o.type == "IMAGE":
         return io.Image.Output(o.name, tooltip=o.tooltip or None)
     if o.type == "MASK":
@@ -85,7 +99,9 @@ def _picd_path(name: str) -> str:
 
 
 def _run(spec: NodeSpec, node_cls: type, kwargs: dict):
-    fn = getattr(logic, spec.function)
+    fn = getattr(comfy_diffusion if spec.needs_host else logic, spec.function)
+    if spec.function == "load_adaptor":
+        kwargs["resolve_model_file"] = lambda name: folder_paths.get_full_path(MODEL_FOLDER, name)
     if spec.function in ("ocr_extract", "mlic_encode", "mlic_decode"):
         kwargs["progress"] = _progress()
     if spec.function == "load_codec":

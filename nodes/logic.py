@@ -216,6 +216,16 @@ def direct_text_render(image: torch.Tensor, text_layout: list[TextLayout]):
     return (arrays_to_images(out, node),), None
 
 
+def domain_prompt(text_layout: list[TextLayout], max_tokens: int = 77):
+    from picd_core.diffusion.prompt import domain_prompt as build
+
+    if not isinstance(text_layout, list) or not text_layout:
+        raise NodeInputError("PICD Domain Prompt: connect the text_layout output of PICD MLIC Decode")
+    prompt = build(text_layout[0], max_tokens=max_tokens)
+    note = f" (first of {len(text_layout)} layouts)" if len(text_layout) > 1 else ""
+    return (prompt,), (prompt or "(no text: natural image)") + note
+
+
 # ------------------------------------------------------------------------------------------------ files
 _SAFE_PREFIX = re.compile(r"^[\w\-. /]+$")
 

@@ -15,13 +15,9 @@ TEXT_BITS = "PICD_TEXT_BITS"  # list[bytes]: coded text layers
 BITSTREAM = "PICD_BITSTREAM"  # list[picd_core.PicdFile]: whole .picd files
 CODEC = "PICD_CODEC"  # nodes.logic.CodecHandle
 
+ADAPTOR = "PICD_ADAPTOR"  # picd_core.diffusion.PicdAdaptor
+
 CATEGORY = "PICD"
-# Reserved for the diffusion-rendering issue (ids and categories fixed now so workflows stay stable).
-RESERVED_NODE_IDS = {
-    "PICD_AdaptorApply": f"{CATEGORY}/diffusion",
-    "PICD_OCRGuidedSampler": f"{CATEGORY}/diffusion",
-    "PICD_AdaptorLoader": f"{CATEGORY}/diffusion",
-}
 
 
 @dataclass(frozen=True)
@@ -60,10 +56,12 @@ class NodeSpec:
     outputs: tuple[Output, ...] = ()
     output_node: bool = False
     search_aliases: tuple[str, ...] = field(default_factory=tuple)
+    needs_host: bool = False  # the function works on ComfyUI objects (MODEL, VAE…): nodes/comfy_diffusion.py
 
 
 CODEC_CHOICES_PROVIDER = "picd_codecs"  # built-in codecs + weights files in models/picd
 BITSTREAM_FILES_PROVIDER = "picd_files"  # .picd files in the input folder
+ADAPTOR_FILES_PROVIDER = "picd_adaptors"  # PICD adaptor files in models/picd
 
 NODE_SPECS: tuple[NodeSpec, ...] = (
     NodeSpec(
@@ -164,6 +162,74 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
         inputs=(Socket("file", "COMBO", ".picd files in the input folder", options=None,
                        dynamic_options=BITSTREAM_FILES_PROVIDER),),
         outputs=(Output("bitstream", BITSTREAM),),
+    ),
+    NodeSpec(
+        "PICD_DomainPrompt", "PICD Domain Prompt", f"{CATEGORY}/diffusion",
+        "The domain-level prompt built from the transmitted text: \"a screenshot with text: …\" (empty for natural "
+        "images). Connect it to CLIP Text Encode's text.",
+        "domain_prompt",
+        inputs=(Socket("text_layout", TEXT_LAYOUT, "From PICD MLIC Decode"),
+                Socket("max_tokens", "INT", "Cut at a word boundary to fit the text encoder (CLIP: 77)", default=77,
+                       min=8, max=1024)),
+        outputs=(Output("prompt", "STRING"),),
+    ),
+    NodeSpec(
+        "PICD_AdaptorLoader", "PICD Adaptor Loader", f"{CATEGORY}/diffusion",
+        "Loads a PICD adaptor (glyph + decoded-image conditioning for an SD UNet) from models/picd.",
+        "load_adaptor",
+        inputs=(Socket("adaptor_name", "COMBO", "Adaptor .safetensors in models/picd", options=None,
+                       dynamic_options=ADAPTOR_FILES_PROVIDER),),
+        outputs=(Output("adaptor", ADAPTOR),),
+        needs_host=True,
+    ),
+    NodeSpec(
+        "PICD_AdaptorApply", "PICD Adaptor Apply", f"{CATEGORY}/diffusion",
+        "Patches the model so every UNet ResNet block is modulated (SFT) by features of the decoded image X̄ and "
+        "the glyph. Works with other patches and LoRAs; the loaded checkpoint itself is not changed.",
+        "apply_adaptor",
+        inputs=(
+            Socket("model", "MODEL", "An SD 1.x/2.x/XL model (after any LoRA)"),
+            Socket("adaptor", ADAPTOR, "From PICD Adaptor Loader"),
+            Socket("vae", "VAE", "The checkpoint's VAE (encodes X̄ for the adaptor)"),
+            Socket("image", "IMAGE", "X̄: the image output of PICD MLIC Decode"),
+            Socket("strength", "FLOAT", "0 = no effect, 1 = as trained", default=1.0, min=0.0, max=2.0, step=0.05),
+            Socket("glyph", "IMAGE", "The glyph output of PICD MLIC Decode (screen mode)", optional=True),
+        ),
+        outputs=(Output("model", "MODEL", "The patched model, for the PICD OCR-Guided Sampler or any sampler"),),
+        needs_host=True,
+    ),
+    NodeSpec(
+        "PICD_OCRGuidedSampler", "PICD OCR-Guided Sampler", f"{CATEGORY}/diffusion",
+        "Renders X̂ from X̄: ancestral sampling from X̄ noised to `denoise`, with a DPS gradient step after every "
+        "step that keeps re-compression of the clean estimate close to X̄ and makes the transmitted words readable "
+        "to a text recogniser. Shows the losses.",
+        "guided_sample",
+        inputs=(
+            Socket("model", "MODEL", "An SD model, optionally patched by PICD Adaptor Apply"),
+            Socket("positive", "CONDITIONING", "E.g. CLIP Text Encode of the PICD prompt"),
+            Socket("negative", "CONDITIONING", "Used only when cfg > 1"),
+            Socket("vae", "VAE", "The checkpoint's VAE"),
+            Socket("bitstream", BITSTREAM, "From PICD MLIC Decode's input: gives the codec and its rate"),
+            Socket("image", "IMAGE", "X̄: the image output of PICD MLIC Decode"),
+            Socket("seed", "INT", "Noise seed", default=0, min=0, max=2**63 - 1),
+            Socket("steps", "INT", "Sampling steps", default=50, min=1, max=1000),
+            Socket("cfg", "FLOAT", "Classifier-free guidance (1 = off, as PICD)", default=1.0, min=0.0, max=30.0,
+                   step=0.1),
+            Socket("denoise", "FLOAT", "Fraction of the schedule: 1.0 with a trained adaptor, ~0.6 training-free",
+                   default=0.6, min=0.01, max=1.0, step=0.01),
+            Socket("recompression_weight", "FLOAT", "ζ₂: weight of the re-compression (idempotence) loss",
+                   default=1.0, min=0.0, max=100.0, step=0.05),
+            Socket("ocr_weight", "FLOAT", "ζ₁: weight of the OCR loss (screen mode)", default=0.5, min=0.0, max=100.0,
+                   step=0.05),
+            Socket("guidance_mode", "COMBO", "full: gradient through the UNet (DPS); cheap: w.r.t. the clean "
+                   "estimate only", options=("full", "cheap"), default="full"),
+            Socket("text_layout", TEXT_LAYOUT, "From PICD MLIC Decode; enables the OCR loss", optional=True),
+            Socket("glyph", "IMAGE", "From PICD MLIC Decode (screen mode)", optional=True),
+            Socket("codec", CODEC, "Only for learned-codec weights other than the built-in ones", optional=True),
+        ),
+        outputs=(Output("latent", "LATENT"), Output("image", "IMAGE", "X̂ decoded with the VAE")),
+        needs_host=True,
+        search_aliases=("dps", "picd sampler", "codec render"),
     ),
 )
 

@@ -14,7 +14,9 @@ WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 # Widgets that the frontend follows with an extra, unsaved-in-API value (control_after_generate / upload).
 _EXTRA_WIDGET_VALUES = {("LoadImage", "image"): "image"}
 # COMBO inputs whose options are the user's files: their values are not checked against a saved object_info.
-DYNAMIC_COMBOS = {("LoadImage", "image"), ("PICD_LoadBitstream", "file"), ("PICD_CodecLoader", "codec")}
+# Choices that depend on the user's files (images, models), not fixed by the node definitions.
+DYNAMIC_COMBOS = {("LoadImage", "image"), ("PICD_LoadBitstream", "file"), ("PICD_CodecLoader", "codec"),
+                  ("PICD_AdaptorLoader", "adaptor_name"), ("CheckpointLoaderSimple", "ckpt_name")}
 
 
 def _inputs_in_order(info: dict) -> list[tuple[str, list, bool]]:
@@ -35,6 +37,15 @@ def _widget_names(info: dict) -> list[str]:
     return [name for name, spec, _ in _inputs_in_order(info) if _is_widget(spec)]
 
 
+def spec_default(info: dict, name: str) -> Any:
+    """The value a widget shows while a link feeds it (its default, else an empty value of its type)."""
+    spec = next(s for n, s, _ in _inputs_in_order(info) if n == name)
+    opts = spec[1] if len(spec) > 1 else {}
+    if "default" in opts:
+        return opts["default"]
+    return {"INT": 0, "FLOAT": 0.0, "BOOLEAN": False}.get(spec[0], "") if not isinstance(spec[0], list) else spec[0][0]
+
+
 def api_to_ui(api: dict, object_info: dict, positions: dict[str, tuple[int, int]], title: str = "") -> dict:
     """Lay an API workflow out as a UI (litegraph) workflow, version 0.4."""
     nodes, links = [], []
@@ -53,9 +64,13 @@ def api_to_ui(api: dict, object_info: dict, positions: dict[str, tuple[int, int]
     for order, (nid, node) in enumerate(api.items()):
         info = object_info[node["class_type"]]
         sockets = [(n, s, opt) for n, s, opt in _inputs_in_order(info) if not _is_widget(s)]
+        # Widgets fed by a link (e.g. CLIP Text Encode's text from PICD Domain Prompt) become sockets too.
+        sockets += [(n, s, opt) for n, s, opt in _inputs_in_order(info) if _is_widget(s) and n in incoming[nid]]
         ui_inputs = []
         for slot, (name, spec, optional) in enumerate(sockets):
             entry = {"name": name, "type": spec[0], "link": incoming[nid].get(name)}
+            if _is_widget(spec):
+                entry["widget"] = {"name": name}
             if optional:
                 entry["shape"] = 7
             ui_inputs.append(entry)
@@ -65,7 +80,9 @@ def api_to_ui(api: dict, object_info: dict, positions: dict[str, tuple[int, int]
         widgets = []
         for name in _widget_names(info):
             if name in node["inputs"]:
-                widgets.append(node["inputs"][name])
+                value = node["inputs"][name]
+                linked = isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
+                widgets.append((spec_default(info, name) if linked else value))
                 extra = _EXTRA_WIDGET_VALUES.get((node["class_type"], name))
                 if extra is not None:
                     widgets.append(extra)

@@ -176,6 +176,27 @@ def cmd_screens(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_render(args: argparse.Namespace) -> int:
+    from .data import natural_images_dir
+    from .diffusion.train import RenderTrainConfig, train_render
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise PicdError(f"{out} exists; pass --force to overwrite it")
+    natural = args.data or (str(natural_images_dir()) if natural_images_dir() is not None else None)
+    if natural and not Path(natural).is_dir():
+        raise PicdError(f"training folder not found: {natural}")
+    cfg = RenderTrainConfig(model=args.model, output=str(out), target=args.target, steps=args.steps,
+                            batch_size=args.batch, crop=args.crop, lr=args.lr, seed=args.seed, natural_dir=natural,
+                            lora_rank=args.rank, mixed_precision=args.mixed_precision)
+    result = train_render(cfg, progress=_progress(args) or (lambda _m: None))
+    losses = result["losses"]
+    k = max(1, min(100, len(losses) // 4))
+    print(f"{out}: {args.target} trained {len(losses)} steps in {result['seconds']:.0f} s; loss "
+          f"{sum(losses[:k]) / k:.4f} (first {k}) → {sum(losses[-k:]) / k:.4f} (last {k})")
+    return 0
+
+
 def cmd_train_codec(args: argparse.Namespace) -> int:
     from .data import natural_images_dir
     from .mlic.model import MlicConfig
@@ -272,6 +293,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--photos", default=None, help="folder of natural images to paste into screens")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_screens)
+
+    for target, lr, what in (("adaptor", 5e-5, "the PICD adaptor (backbone frozen)"),
+                             ("lora", 1e-4, "the screen-content LoRA of the UNet")):
+        p = sub.add_parser(f"train-{target}", help=f"train {what} on generated screens + natural images")
+        p.add_argument("--model", required=True, help="SD 1.x/2.x diffusers folder (or Hugging Face id)")
+        p.add_argument("-o", "--output", required=True, help="output .safetensors")
+        p.add_argument("--data", help="natural images mixed in (default: $PICD_DATA_DIR/train_natural)")
+        p.add_argument("--steps", type=int, default=1000)
+        p.add_argument("--batch", type=int, default=4)
+        p.add_argument("--crop", type=int, default=512, help="crop size, a multiple of 64")
+        p.add_argument("--lr", type=float, default=lr)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--rank", type=int, default=256, help="LoRA rank (LoRA only)")
+        p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
+        p.add_argument("-f", "--force", action="store_true", help="overwrite the output file")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+        p.set_defaults(func=cmd_train_render, target=target)
 
     p = sub.add_parser("train-codec", help="train the learned image-layer codec (rate-distortion, resumable)")
     p.add_argument("-o", "--output", required=True, help="run folder (checkpoints, history)")

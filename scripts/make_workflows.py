@@ -20,6 +20,9 @@ TITLES = {
     "picd_screen_codec": "PICD screen codec: OCR -> text layer -> glyph -> MLIC -> .picd -> decode -> direct render",
     "picd_natural_codec": "PICD natural codec: MLIC -> .picd -> decode",
     "picd_decode_file": "PICD decode a .picd file from the input folder",
+    "picd_screen_diffusion": "PICD screen codec with diffusion rendering: text layer + MLIC -> domain prompt -> "
+                             "OCR-guided sampler on your SD checkpoint (training-free)",
+    "picd_natural_diffusion": "PICD natural codec with diffusion rendering: MLIC -> re-compression-guided sampler",
 }
 
 

@@ -1,0 +1,228 @@
+"""ComfyUI glue for the diffusion nodes: adaptor patching, the guided sampler. Imported only inside ComfyUI.
+
+The model logic lives in picd_core.diffusion; this file only connects it to ComfyUI's ModelPatcher hooks
+(COMFYUI_HOST.md §4–5) and samplers.
+"""
+
+from __future__ import annotations
+
+import torch
+
+import comfy.model_management
+import comfy.model_patcher
+import comfy.patcher_extension
+import comfy.sample
+import comfy.samplers
+import comfy.utils
+import latent_preview
+from comfy.ldm.modules.diffusionmodules.openaimodel import ResBlock
+
+from picd_core import PicdError
+from picd_core.diffusion.adaptor import FORMAT as ADAPTOR_FORMAT
+from picd_core.diffusion.adaptor import PicdAdaptor
+from picd_core.diffusion.guidance import GuidanceConfig, PicdGuidance, make_autograd_safe
+from picd_core.diffusion.render import PAD_MULTIPLE
+from picd_core.diffusion.sampling import guided_ancestral_sample
+from picd_core.image_codecs import get_codec
+
+from .logic import NodeInputError
+
+WRAPPER_KEY = "picd_adaptor"
+FEATURES_KEY = "picd_adaptor_features"
+
+
+def is_adaptor_file(path: str) -> bool:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, framework="pt") as f:
+            return (f.metadata() or {}).get("format") == ADAPTOR_FORMAT
+    except Exception:  # unreadable or not safetensors: simply not offered
+        return False
+
+
+def load_adaptor(adaptor_name: str, resolve_model_file):
+    path = resolve_model_file(adaptor_name)
+    if path is None:
+        raise NodeInputError(f"PICD Adaptor Loader: {adaptor_name!r} not found in models/picd")
+    # Loaded outside inference mode: its weights must take part in autograd in the guided sampler.
+    with torch.inference_mode(False):
+        try:
+            adaptor = PicdAdaptor.from_pretrained(path)
+        except PicdError as exc:
+            raise NodeInputError(f"PICD Adaptor Loader: {exc}") from None
+    return (adaptor,), f"{adaptor_name}: {sum(p.numel() for p in adaptor.parameters()) / 1e6:.1f} M parameters"
+
+
+def unet_resblocks(diffusion_model: torch.nn.Module) -> list[torch.nn.Module]:
+    """ResBlocks of a ComfyUI UNetModel in forward order (the adaptor's slots)."""
+    blocks = [layer for seq in diffusion_model.input_blocks for layer in seq if isinstance(layer, ResBlock)]
+    blocks += [layer for layer in diffusion_model.middle_block if isinstance(layer, ResBlock)]
+    blocks += [layer for seq in diffusion_model.output_blocks for layer in seq if isinstance(layer, ResBlock)]
+    return blocks
+
+
+def _padded_image(image: torch.Tensor) -> torch.Tensor:
+    """[B,H,W,C] → [B,3,H',W'] padded (edge) to the VAE/codec multiple."""
+    x = image[..., :3].movedim(-1, 1).float()
+    pad_h, pad_w = -x.shape[2] % PAD_MULTIPLE, -x.shape[3] % PAD_MULTIPLE
+    return torch.nn.functional.pad(x, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else x
+
+
+def _encode_scaled(vae, model, image01: torch.Tensor) -> torch.Tensor:
+    latent = vae.encode(image01.movedim(1, -1))
+    return model.get_model_object("latent_format").process_in(latent)
+
+
+def apply_adaptor(model, adaptor: PicdAdaptor, vae, image: torch.Tensor, strength: float = 1.0,
+                  glyph: torch.Tensor | None = None):
+    node = "PICD Adaptor Apply"
+    if not isinstance(adaptor, PicdAdaptor):
+        raise NodeInputError(f"{node}: connect the adaptor output of PICD Adaptor Loader")
+    patched = model.clone()
+    diffusion_model = patched.get_model_object("diffusion_model")
+    if not hasattr(diffusion_model, "input_blocks"):
+        raise NodeInputError(f"{node}: the model is not an SD-style UNet (SD 1.x/2.x/XL); PICD adaptors need one")
+    blocks = unet_resblocks(diffusion_model)
+    try:
+        adaptor.check_slots([b.out_channels for b in blocks])
+    except PicdError as exc:
+        raise NodeInputError(f"{node}: {exc}") from None
+    slot_of = {id(b): i for i, b in enumerate(blocks)}
+    x_bar = _padded_image(image)
+    latent = _encode_scaled(vae, model, x_bar)
+    glyph_t = None
+    if glyph is not None and adaptor.config.use_glyph:
+        glyph_t = torch.nn.functional.pad(glyph[..., :1].movedim(-1, 1).float(),
+                                          (0, x_bar.shape[3] - glyph.shape[2], 0, x_bar.shape[2] - glyph.shape[1]),
+                                          value=1.0)
+
+    def diffusion_wrapper(executor, x, timesteps, context, y, control, transformer_options, **kwargs):
+        device = x.device
+        feats = adaptor.features(x_bar.to(device), timesteps, None if glyph_t is None else glyph_t.to(device),
+                                 latent.to(device))
+        transformer_options[FEATURES_KEY] = feats  # a fresh copy per model call (COMFYUI_HOST.md §4)
+        return executor(x, timesteps, context, y, control, transformer_options, **kwargs)
+
+    def resblock_handler(layer, x, emb, context, transformer_options, output_shape, time_context, num_video_frames,
+                         image_only_indicator):
+        h = layer(x, emb)
+        feats = transformer_options.get(FEATURES_KEY)
+        slot = slot_of.get(id(layer))
+        return h if feats is None or slot is None else adaptor.modulate(slot, h, feats, strength)
+
+    patched.set_model_forward_timestep_embed_patch((ResBlock, resblock_handler))
+    patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY, diffusion_wrapper)
+    adaptor_patcher = comfy.model_patcher.ModelPatcher(adaptor, comfy.model_management.get_torch_device(),
+                                                       comfy.model_management.unet_offload_device())
+    patched.set_additional_models(WRAPPER_KEY, [adaptor_patcher])
+    return (patched,), f"adaptor on {len(blocks)} ResNet blocks, strength {strength:g}"
+
+
+def guided_sample(model, positive, negative, vae, bitstream, image: torch.Tensor, seed: int = 0, steps: int = 50,
+                  cfg: float = 1.0, denoise: float = 0.6, recompression_weight: float = 1.0, ocr_weight: float = 0.5,
+                  guidance_mode: str = "full", text_layout=None, glyph: torch.Tensor | None = None, codec=None):
+    node = "PICD OCR-Guided Sampler"
+    if not isinstance(bitstream, list) or not bitstream:
+        raise NodeInputError(f"{node}: connect a PICD bitstream (the input of PICD MLIC Decode)")
+    if image.shape[0] != len(bitstream):
+        raise NodeInputError(f"{node}: {image.shape[0]} images but {len(bitstream)} bitstreams; connect X̄ from the "
+                             "PICD MLIC Decode that decodes this bitstream")
+    guidance_config = GuidanceConfig(recompression_weight=recompression_weight, ocr_weight=ocr_weight,
+                                     mode=guidance_mode)
+    latents, images, reports = [], [], []
+    for i, picd in enumerate(bitstream):
+        if (picd.height, picd.width) != tuple(image.shape[1:3]):
+            raise NodeInputError(f"{node}: X̄ is {image.shape[2]}x{image.shape[1]} but the bitstream codes "
+                                 f"{picd.width}x{picd.height}; connect the matching PICD MLIC Decode output")
+        layout = text_layout[i] if text_layout is not None and picd.mode == "screen" else None
+        glyph_i = glyph[i:i + 1] if glyph is not None and picd.mode == "screen" else None
+        the_codec = codec.codec if codec is not None and codec.codec.name == picd.image_codec else \
+            get_codec(picd.image_codec)
+        latent, out, report = _sample_one(model, positive, negative, vae, picd, the_codec, image[i:i + 1], layout,
+                                          glyph_i, seed + i, steps, cfg, denoise, guidance_config)
+        latents.append(latent)
+        images.append(out)
+        reports.append(report)
+    return ({"samples": torch.cat(latents)}, torch.cat(images)), "\n".join(reports)
+
+
+def _sample_one(model, positive, negative, vae, picd, codec, image, layout, glyph, seed, steps, cfg, denoise,
+                guidance_config):
+    x_bar = _padded_image(image)
+    raw_latent = vae.encode(x_bar.movedim(1, -1))
+    raw_latent = comfy.sample.fix_empty_latent_channels(model, raw_latent)
+    noise = comfy.sample.prepare_noise(raw_latent, seed)
+    sampling = model.get_model_object("model_sampling")
+    total = max(steps, int(round(steps / denoise)))
+    sigmas = comfy.samplers.calculate_sigmas(sampling, "normal", total)[-(steps + 1):].cpu()
+    records_out: list = []
+    notes = []
+
+    codec_model = getattr(codec, "model", None)
+    if codec_model is None and guidance_config.recompression_weight > 0:
+        notes.append(f"codec {codec.name} has no differentiable model: re-compression guidance off")
+    recognizer = None
+    if layout is not None and len(layout) and guidance_config.ocr_weight > 0:
+        from picd_core.diffusion.recognizer import load_recognizer
+
+        with torch.inference_mode(False):
+            recognizer = load_recognizer(device=str(comfy.model_management.get_torch_device()))
+    glyph_t = None
+    if glyph is not None:
+        glyph_t = torch.nn.functional.pad(glyph[..., :1].movedim(-1, 1).float(),
+                                          (0, x_bar.shape[3] - glyph.shape[2], 0, x_bar.shape[2] - glyph.shape[1]),
+                                          value=1.0)
+
+    def sample_fn(model_k, x, sigmas, extra_args=None, callback=None, disable=None):
+        base = model_k.inner_model.inner_model
+        comfy.model_management.load_models_gpu([vae.patcher])
+        decoder = vae.first_stage_model
+        device = x.device
+        # Weights loaded under inference mode cannot take part in autograd; ordinary copies of the same values.
+        for module in (base.diffusion_model, decoder, codec_model, recognizer):
+            if module is not None:
+                make_autograd_safe(module)
+        with torch.inference_mode(False):
+            cm = codec_model.to(device) if codec_model is not None else None
+            guidance = PicdGuidance(guidance_config, x_bar.to(device), steps, codec_model=cm,
+                                    rate=picd.image_quality - 1, glyph=None if glyph_t is None else glyph_t.to(device),
+                                    words=layout.words if layout is not None else [], recognizer=recognizer,
+                                    seed=seed)
+        extra_args = extra_args or {}
+
+        def denoise_fn(xi, sigma):
+            return model_k(xi, sigma, **extra_args)
+
+        def decode_fn(latent):
+            pixels = decoder.decode(base.process_latent_out(latent).to(vae.vae_dtype))
+            return ((pixels.float() + 1) / 2).clamp(0, 1)
+
+        generator = torch.Generator().manual_seed(seed)
+        out, records = guided_ancestral_sample(denoise_fn, x, sigmas.to(device), guidance, decode_fn,
+                                               guidance_config.mode, 1.0, generator, callback)
+        records_out.extend(records)
+        return out
+
+    callback = latent_preview.prepare_callback(model, steps)
+    samples = comfy.sample.sample_custom(model, noise, cfg, comfy.samplers.KSAMPLER(sample_fn), sigmas, positive,
+                                         negative, raw_latent, callback=callback,
+                                         disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
+    decoded = vae.decode(samples)[:, : picd.height, : picd.width, :3]
+    report = _report(records_out, steps) + ("; " + "; ".join(notes) if notes else "")
+    return samples, decoded, report
+
+
+def _report(records, steps) -> str:
+    if not records:
+        return f"{steps} steps, no guidance"
+    first, last = records[0].losses, records[-1].losses
+    parts = [f"{k} {first.get(k, float('nan')):.3g}→{last.get(k, float('nan')):.3g}" for k in sorted(last)]
+    return f"{steps} steps, guided {len(records)}: " + ", ".join(parts)
+
+
+def adaptor_files(all_files: list[str], resolve) -> list[str]:
+    return [name for name in all_files if (path := resolve(name)) and is_adaptor_file(path)]
+
+
+__all__ = ["apply_adaptor", "guided_sample", "load_adaptor", "adaptor_files", "unet_resblocks"]
