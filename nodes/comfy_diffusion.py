@@ -216,8 +216,9 @@ def _sample_one(model, positive, negative, vae, picd, codec, image, layout, glyp
 def _report(records, steps) -> str:
     if not records:
         return f"{steps} steps, no guidance"
-    first, last = records[0].losses, records[-1].losses
-    parts = [f"{k} {first.get(k, float('nan')):.3g}→{last.get(k, float('nan')):.3g}" for k in sorted(last)]
+    last = records[-1].losses
+    first = {k: next(r.losses[k] for r in records if k in r.losses) for k in last}  # OCR starts later
+    parts = [f"{k} {first[k]:.3g}→{last[k]:.3g}" for k in sorted(last)]
     return f"{steps} steps, guided {len(records)}: " + ", ".join(parts)
 
 

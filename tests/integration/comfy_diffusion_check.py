@@ -44,7 +44,7 @@ from picd_core.pipeline import decode_picd  # noqa: E402
 
 torch.manual_seed(0)
 unet_config = {"model_channels": 32, "in_channels": 4, "out_channels": 4, "num_res_blocks": [1, 1],
-               "channel_mult": [1, 2], "transformer_depth": [1, 0], "transformer_depth_output": [0, 0, 1, 1],
+               "channel_mult": [1, 2], "transformer_depth": [1, 0], "transformer_depth_output": [1, 1, 0, 0],
                "context_dim": 32, "use_spatial_transformer": True, "num_heads": 4, "num_head_channels": -1, "use_linear_in_transformer": False,
                "adm_in_channels": None, "use_temporal_attention": False, "use_temporal_resblock": False,
                "image_size": 32, "transformer_depth_middle": 1, "disable_self_attentions": None}
@@ -52,8 +52,20 @@ results: dict = {}
 with torch.inference_mode():  # as ComfyUI runs every node
     cfg = comfy.supported_models.SD15(dict(unet_config))
     base = cfg.get_model({})
-    model = comfy.model_patcher.ModelPatcher(base, torch.device("cpu"), torch.device("cpu"))
     vae = comfy.sd.VAE(sd=TAESD().state_dict())
+    # ComfyUI builds models without weight initialisation (weights come from checkpoints): give every parameter a
+    # small deterministic value so that the random model computes finite outputs.
+    generator = torch.Generator().manual_seed(0)
+    for module in (m for root in (base.diffusion_model, vae.first_stage_model) for m in root.modules()):
+        if isinstance(module, (torch.nn.GroupNorm, torch.nn.LayerNorm)) and module.weight is not None:
+            module.weight.fill_(1.0)
+            module.bias.fill_(0.0)
+        elif isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+            fan_in = module.weight[0].numel()
+            module.weight.copy_(torch.randn(module.weight.shape, generator=generator) / fan_in**0.5)
+            if module.bias is not None:
+                module.bias.fill_(0.0)
+    model = comfy.model_patcher.ModelPatcher(base, torch.device("cpu"), torch.device("cpu"))
     context = torch.randn(1, 77, 32)
     positive = [[context, {}]]
     negative = [[torch.zeros_like(context), {}]]
