@@ -176,6 +176,57 @@ def cmd_screens(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .eval.runner import EvalConfig, evaluate, plot_rd, summarise
+
+    out = Path(args.output)
+    if out.suffix != ".json":
+        raise PicdError("-o must name a .json file")
+    renders = args.render or ["none"]
+    cfg = EvalConfig(data=args.data, codec=args.codec, qualities=args.quality, renders=renders,
+                     judges=[j for j in (args.judge or ["tesseract", "rapidocr"]) if j != "none"], mode=args.mode, screens=args.screens,
+                     limit=args.limit, perceptual=not args.no_perceptual)
+    renderer = _diffusion_renderer(args) if "diffusion" in renders else None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    records = evaluate(cfg, out.with_name(out.stem + ".partial.jsonl"), renderer, progress=_progress(args))
+    from .image_codecs import get_codec
+
+    curves = summarise(records, cfg, get_codec(args.codec).name)
+    written = []
+    for render, curve in curves.items():
+        path = out if len(curves) == 1 else out.with_name(f"{out.stem}-{render}.json")
+        path.write_text(json.dumps(curve, indent=2) + "\n")
+        written.append(str(path))
+    if args.plot:
+        plot_rd(curves, Path(args.plot))
+        written.append(args.plot)
+    for curve in curves.values():
+        r = curve["results"]
+        print(curve["name"])
+        keys = [k for k in r if k != "quality"]
+        print("  " + " ".join(f"{k:>22}" for k in ["quality"] + keys))
+        for i, q in enumerate(r["quality"]):
+            print("  " + " ".join(f"{v:>22.4f}" if isinstance(v, float) else f"{v:>22}"
+                                  for v in [q] + [r[k][i] for k in keys]))
+    print("wrote " + ", ".join(written))
+    return 0
+
+
+def cmd_bd(args: argparse.Namespace) -> int:
+    from .metrics.bd import bd_quality, bd_rate
+
+    anchor, test = (json.loads(Path(p).read_text())["results"] for p in (args.anchor, args.test))
+    for name, curve in (("anchor", anchor), ("test", test)):
+        for key in ("bpp", args.metric):
+            if key not in curve:
+                raise PicdError(f"{name} results have no {key!r} (have: {', '.join(curve)})")
+    rate = bd_rate(anchor["bpp"], anchor[args.metric], test["bpp"], test[args.metric], args.method)
+    quality = bd_quality(anchor["bpp"], anchor[args.metric], test["bpp"], test[args.metric], args.method)
+    print(f"BD-rate {rate:+.2f} %   BD-{args.metric} {quality:+.4f}   ({args.method}; test {args.test} vs anchor "
+          f"{args.anchor})")
+    return 0
+
+
 def cmd_train_render(args: argparse.Namespace) -> int:
     from .data import natural_images_dir
     from .diffusion.train import RenderTrainConfig, train_render
@@ -293,6 +344,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--photos", default=None, help="folder of natural images to paste into screens")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_screens)
+
+    p = sub.add_parser("eval", help="encode/decode a dataset at every rate; CompressAI-style JSON and an RD plot")
+    p.add_argument("--data", required=True, help="kodak, clic, screens (fixed generated set) or a folder of images")
+    p.add_argument("--codec", default=None, help="image-layer codec (default: the default codec)")
+    p.add_argument("--quality", type=int, nargs="+", help="qualities (default: the learned codec's levels or a "
+                   "standard sweep)")
+    p.add_argument("--render", nargs="+", choices=RENDER_MODES, help="render modes to evaluate (default: none)")
+    p.add_argument("--judge", nargs="+", choices=("tesseract", "rapidocr", "none"),
+                   help="OCR judges of text accuracy (default: both; none: skip text accuracy)")
+    p.add_argument("--mode", choices=ENCODE_MODES, default="auto")
+    p.add_argument("--screens", type=int, default=12, help="size of the generated-screen set")
+    p.add_argument("--limit", type=int, default=None, help="only the first N images")
+    p.add_argument("--no-perceptual", action="store_true", help="skip GMSD/VIFp/HaarPSI")
+    p.add_argument("-o", "--output", required=True, help="results .json (one file per render: NAME-RENDER.json)")
+    p.add_argument("--plot", help="RD plot (.png)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    for flag, kw in (("--model", {}), ("--adaptor", {}), ("--lora", {}), ("--lora-scale", {"type": float, "default": 1.0}),
+                     ("--steps", {"type": int, "default": 50}), ("--seed", {"type": int, "default": 0}),
+                     ("--denoise", {"type": float, "default": None}), ("--cfg", {"type": float, "default": 1.0}),
+                     ("--prompt", {"default": None}), ("--recompression-weight", {"type": float, "default": 1.0}),
+                     ("--ocr-weight", {"type": float, "default": 0.5}),
+                     ("--guidance-mode", {"choices": ("full", "cheap"), "default": "full"}),
+                     ("--device", {"default": "cpu"})):
+        p.add_argument(flag, help=argparse.SUPPRESS, **kw)  # as for `picd decode --render diffusion`
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bd", help="Bjøntegaard deltas between two results files written by 'picd eval'")
+    p.add_argument("anchor")
+    p.add_argument("test")
+    p.add_argument("--metric", default="psnr-rgb", help="quality key, e.g. psnr-rgb, text-word-recall-tesseract")
+    p.add_argument("--method", choices=("cubic", "pchip", "akima"), default="cubic")
+    p.set_defaults(func=cmd_bd)
 
     for target, lr, what in (("adaptor", 5e-5, "the PICD adaptor (backbone frozen)"),
                              ("lora", 1e-4, "the screen-content LoRA of the UNet")):

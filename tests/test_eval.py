@@ -1,0 +1,95 @@
+"""Evaluation suite: text-accuracy definition, OCR judges, BD metrics against reference values, `picd eval`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from picd_core.errors import InvalidInputError
+from picd_core.eval.judges import Piece, reading_order
+from picd_core.metrics.bd import bd_quality, bd_rate
+
+pytest.importorskip("rapidfuzz")
+from picd_core.metrics.text import text_accuracy  # noqa: E402
+
+from tests.conftest import needs_tesseract  # noqa: E402
+
+
+def test_text_accuracy_definition():
+    perfect = text_accuracy(["Total:", "$42.00", "due"], ["Total: $42.00", "due"])
+    assert (perfect.word_recall, perfect.char_recall, perfect.char_precision) == (1.0, 1.0, 1.0)
+    # engines that drop spaces (PP-OCR) are not penalised; one wrong character costs its word
+    merged = text_accuracy(["Total:", "$42.00", "due"], ["Total:$42.O0due"])
+    assert merged.word_recall == pytest.approx(2 / 3) and merged.char_recall == pytest.approx(14 / 15)
+    assert text_accuracy(["Hello"], ["hello"]).word_recall == 0.0  # case-sensitive
+    extra = text_accuracy(["ok"], ["ok", "noise"])
+    assert extra.word_recall == 1.0 and extra.char_precision == pytest.approx(2 / 7)
+    assert text_accuracy([], []).word_recall == 1.0 and text_accuracy(["a"], []).char_f1 == 0.0
+
+
+def test_reading_order_groups_rows_then_left_to_right():
+    pieces = [Piece("right", 300, 12, 360, 30), Piece("second", 10, 50, 80, 70), Piece("left", 10, 10, 60, 31)]
+    assert reading_order(pieces) == ["left", "right", "second"]
+
+
+# The README example of the `bjontegaard` package (FAU-LMS, 1.3.0); its PCHIP equals the JVET CTC Excel sheet to
+# 10 decimals according to its authors. Values below were computed with that package (cubic/pchip/akima).
+RATE_A, PSNR_A = [9487.76, 4593.60, 2486.44, 1358.24], [40.037, 38.615, 36.845, 34.851]
+RATE_T, PSNR_T = [9787.80, 4469.00, 2451.52, 1356.24], [40.121, 38.651, 36.970, 34.987]
+REFERENCE = {"cubic": (-4.420462706026296, 0.12040941911471303), "pchip": (-4.417485350589045, 0.11969278542479489),
+             "akima": (-4.425245156997493, 0.11940927028529469)}
+
+
+@pytest.mark.parametrize("method", sorted(REFERENCE))
+def test_bd_metrics_match_the_reference_calculation(method):
+    rate, psnr = REFERENCE[method]
+    assert bd_rate(RATE_A, PSNR_A, RATE_T, PSNR_T, method) == pytest.approx(rate, abs=1e-9)
+    assert bd_quality(RATE_A, PSNR_A, RATE_T, PSNR_T, method) == pytest.approx(psnr, abs=1e-9)
+
+
+def test_bd_metrics_agree_with_the_bjontegaard_package_on_other_curves():
+    bd = pytest.importorskip("bjontegaard")
+    ra, qa = [0.1, 0.2, 0.4, 0.8, 1.6], [28.0, 30.5, 33.2, 36.0, 38.4]
+    rt, qt = [0.09, 0.17, 0.36, 0.75, 1.4], [28.4, 31.0, 33.5, 36.6, 38.9]
+    for method in ("cubic", "pchip", "akima"):
+        assert bd_rate(ra, qa, rt, qt, method) == pytest.approx(bd.bd_rate(ra, qa, rt, qt, method=method), abs=1e-8)
+        assert bd_quality(ra, qa, rt, qt, method) == pytest.approx(bd.bd_psnr(ra, qa, rt, qt, method=method),
+                                                                    abs=1e-8)
+
+
+def test_bd_sanity_and_errors():
+    assert bd_rate(RATE_A, PSNR_A, RATE_A, PSNR_A) == pytest.approx(0.0, abs=1e-9)
+    half = [r / 2 for r in RATE_A]
+    assert bd_rate(RATE_A, PSNR_A, half, PSNR_A, "pchip") == pytest.approx(-50.0, abs=1e-6)
+    with pytest.raises(InvalidInputError, match="do not overlap"):
+        bd_rate(RATE_A, PSNR_A, RATE_T, [q + 20 for q in PSNR_T])
+    with pytest.raises(InvalidInputError, match="method"):
+        bd_rate(RATE_A, PSNR_A, RATE_T, PSNR_T, "linear")
+
+
+@needs_tesseract
+def test_eval_cli_writes_compressai_json_plot_and_resumes(tmp_path):
+    run = [sys.executable, "-m", "picd_core.cli"]
+    args = ["eval", "--data", "screens", "--screens", "1", "--codec", "webp", "--quality", "5", "60", "--render",
+            "none", "glyph", "--judge", "tesseract", "-o", str(tmp_path / "r.json"), "--plot", str(tmp_path / "rd.png")]
+    first = subprocess.run(run + args, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    curve = json.loads((tmp_path / "r-none.json").read_text())
+    assert curve["name"] == "PICD webp render=none" and curve["results"]["quality"] == [5, 60]
+    results = curve["results"]
+    for key in ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time", "text-word-recall-tesseract"):
+        assert len(results[key]) == 2
+    assert results["bpp"][0] < results["bpp"][1] and results["psnr-rgb"][0] < results["psnr-rgb"][1]
+    assert 0.5 < results["text-word-recall-tesseract"][1] <= 1.0
+    assert (tmp_path / "rd.png").stat().st_size > 10_000
+    cache = tmp_path / "r.partial.jsonl"
+    assert len(cache.read_text().splitlines()) == 1 + 4  # header + 1 image × 2 qualities × 2 renders
+    second = subprocess.run(run + args, capture_output=True, text=True)  # resumes: nothing left to measure
+    assert second.returncode == 0 and "[" not in second.stderr
+    assert json.loads((tmp_path / "r-none.json").read_text()) == curve
+    bd = subprocess.run(run + ["bd", str(tmp_path / "r-none.json"), str(tmp_path / "r-glyph.json")],
+                        capture_output=True, text=True)
+    assert bd.returncode == 2 and "at least 4" in bd.stderr  # two rates are not enough for a BD curve
