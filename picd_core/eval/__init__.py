@@ -1,0 +1,1 @@
+"""Evaluation: datasets, OCR judges, the measuring loop behind `picd eval`."""
