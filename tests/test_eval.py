@@ -93,3 +93,21 @@ def test_eval_cli_writes_compressai_json_plot_and_resumes(tmp_path):
     bd = subprocess.run(run + ["bd", str(tmp_path / "r-none.json"), str(tmp_path / "r-glyph.json")],
                         capture_output=True, text=True)
     assert bd.returncode == 2 and "at least 4" in bd.stderr  # two rates are not enough for a BD curve
+
+
+def test_eval_with_diffusion_rendering_on_a_tiny_model(tmp_path):
+    pytest.importorskip("diffusers")
+    from picd_core.data import generate_screen
+    from picd_core.diffusion.tiny import build_tiny_sd
+    from picd_core.images import save_image
+
+    model = build_tiny_sd(tmp_path / "sd")
+    (tmp_path / "imgs").mkdir()
+    save_image(generate_screen(2, 480, 320).image[:128, :128].copy(), tmp_path / "imgs" / "crop.png")
+    out = subprocess.run([sys.executable, "-m", "picd_core.cli", "eval", "--data", str(tmp_path / "imgs"), "--codec",
+                          "mlic", "--quality", "1", "--render", "diffusion", "--model", str(model), "--steps", "1",
+                          "--ocr-weight", "0", "--judge", "none", "--mode", "natural", "-o", str(tmp_path / "r.json")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    curve = json.loads((tmp_path / "r.json").read_text())
+    assert curve["name"] == "PICD mlic render=diffusion" and len(curve["results"]["psnr-rgb"]) == 1
