@@ -185,7 +185,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     renders = args.render or ["none"]
     cfg = EvalConfig(data=args.data, codec=args.codec, qualities=args.quality, renders=renders,
                      judges=[j for j in (args.judge or ["tesseract", "rapidocr"]) if j != "none"], mode=args.mode, screens=args.screens,
-                     limit=args.limit, perceptual=not args.no_perceptual)
+                     limit=args.limit, perceptual=not args.no_perceptual, deep=args.deep or [])
     renderer = _diffusion_renderer(args) if "diffusion" in renders else None
     out.parent.mkdir(parents=True, exist_ok=True)
     records = evaluate(cfg, out.with_name(out.stem + ".partial.jsonl"), renderer, progress=_progress(args))
@@ -357,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--screens", type=int, default=12, help="size of the generated-screen set")
     p.add_argument("--limit", type=int, default=None, help="only the first N images")
     p.add_argument("--no-perceptual", action="store_true", help="skip GMSD/VIFp/HaarPSI")
+    p.add_argument("--deep", nargs="+", choices=("lpips", "dists", "clip"),
+                   help="deep perceptual metrics; their weights come from PICD_*_WEIGHTS / PICD_CLIP_MODEL or a download")
     p.add_argument("-o", "--output", required=True, help="results .json (one file per render: NAME-RENDER.json)")
     p.add_argument("--plot", help="RD plot (.png)")
     p.add_argument("-q", "--quiet", action="store_true")

@@ -538,3 +538,27 @@ def test_clip_missing_model_errors(tmp_path, monkeypatch):
     with pytest.raises(MetricUnavailableError, match="PICD_CLIP_MODEL") as e:
         deep.load_clip("picd-test/not-a-real-clip-model", download=False)
     _one_line(e.value)
+
+
+def test_picd_eval_reports_lpips_and_dists_with_given_weights(weights_dir, tmp_path):
+    """`picd eval --deep` loads the metrics through the same env vars a user sets (stand-in weights here)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from picd_core.data import generate_screen
+    from picd_core.images import save_image
+
+    (tmp_path / "imgs").mkdir()
+    save_image(generate_screen(4, 480, 320).image[:128, :192].copy(), tmp_path / "imgs" / "a.png")
+    env = dict(os.environ, PICD_VGG16_WEIGHTS=str(weights_dir / "vgg16-397923af.pth"),
+               PICD_LPIPS_WEIGHTS=str(weights_dir / "lpips_vgg.safetensors"),
+               PICD_DISTS_WEIGHTS=str(weights_dir / "dists.pt"))
+    out = subprocess.run([sys.executable, "-m", "picd_core.cli", "eval", "--data", str(tmp_path / "imgs"), "--codec",
+                          "webp", "--quality", "5", "80", "--mode", "natural", "--judge", "none", "--deep", "lpips",
+                          "dists", "-o", str(tmp_path / "r.json")], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    results = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert results["lpips"][0] > results["lpips"][1] > 0  # lower quality, larger distance
+    assert results["dists"][0] > results["dists"][1] > 0

@@ -21,7 +21,7 @@ from ..errors import InvalidInputError
 from ..image_codecs import get_codec
 from ..images import load_image
 from ..layout import TextLayout
-from ..metrics.image import bits_per_pixel, ms_ssim, psnr
+from ..metrics.image import MS_SSIM_MIN_SIDE, bits_per_pixel, ms_ssim, psnr
 from ..metrics.text import text_accuracy
 from ..pipeline import decode_picd, encode_image
 from .judges import layout_pieces, make_judges, reading_order
@@ -48,6 +48,7 @@ class EvalConfig:
     screen_size: tuple[int, int] = (1024, 768)
     limit: int | None = None
     perceptual: bool = True  # weight-free perceptual metrics (GMSD, VIFp, HaarPSI)
+    deep: list[str] = field(default_factory=list)  # "lpips", "dists", "clip": need their weights (docs/metrics.md)
 
     def key(self) -> str:
         d = asdict(self)
@@ -104,6 +105,32 @@ def _perceptual(reference: np.ndarray, decoded: np.ndarray) -> dict[str, float]:
     return out
 
 
+DEEP_METRICS = ("lpips", "dists", "clip")
+
+
+def _deep_scorers(names: list[str]) -> dict[str, Callable[[np.ndarray, np.ndarray], float]]:
+    """Load the requested deep metrics once (a missing weight file raises its one-line error before any work)."""
+    unknown = [n for n in names if n not in DEEP_METRICS]
+    if unknown:
+        raise InvalidInputError(f"unknown deep metric(s) {unknown}; choose from {DEEP_METRICS}")
+    if not names:
+        return {}
+    from ..metrics import deep
+
+    scorers: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {}
+    if "lpips" in names:
+        model = deep.load_lpips("vgg")
+        scorers["lpips"] = lambda a, b: deep.lpips(a, b, model=model)
+    if "dists" in names:
+        dmodel = deep.load_dists()
+        scorers["dists"] = lambda a, b: deep.dists(a, b, model=dmodel)
+    if "clip" in names:
+        cmodel = deep.load_clip()
+        scorers["clip-image-similarity"] = lambda a, b: float(deep.clip_image_similarity(a[None], b[None],
+                                                                                          model=cmodel)[0])
+    return scorers
+
+
 def evaluate(cfg: EvalConfig, cache: Path, renderer=None, progress: Callable[[str], None] | None = None) -> list[dict]:
     """Measure every (image, quality, render); returns the per-image records (cached in `cache`)."""
     say = progress or (lambda _m: None)
@@ -115,6 +142,7 @@ def evaluate(cfg: EvalConfig, cache: Path, renderer=None, progress: Callable[[st
         raise InvalidInputError("--render diffusion needs --model (a diffusion renderer)")
     images = load_dataset(cfg)
     judges = make_judges(cfg.judges)
+    deep_scorers = _deep_scorers(cfg.deep)
     done: dict[tuple, dict] = {}
     header = {"config": asdict(cfg), "key": cfg.key()}
     if cache.is_file():
@@ -155,14 +183,17 @@ def evaluate(cfg: EvalConfig, cache: Path, renderer=None, progress: Callable[[st
                 decode_s = time.perf_counter() - t0
                 record = {"image": image.name, "quality": q, "render": render, "mode": encoded.picd.mode,
                           "bpp": bits_per_pixel(len(data), w, h), "psnr-rgb": psnr(image.image, decoded),
-                          "ms-ssim-rgb": ms_ssim(image.image, decoded), "encoding_time": encode_s,
-                          "decoding_time": decode_s}
+                          "encoding_time": encode_s, "decoding_time": decode_s}
+                if min(h, w) >= MS_SSIM_MIN_SIDE:  # smaller images have no MS-SSIM (5 scales)
+                    record["ms-ssim-rgb"] = ms_ssim(image.image, decoded)
                 for judge in judges:
                     score = text_accuracy(references[judge.name], reading_order(judge.read(decoded)))
                     record[f"text-word-recall-{judge.name}"] = score.word_recall
                     record[f"text-char-f1-{judge.name}"] = score.char_f1
                 if cfg.perceptual:
                     record.update(_perceptual(image.image, decoded))
+                for name, score in deep_scorers.items():
+                    record[name] = score(image.image, decoded)
                 with cache.open("a") as f:
                     f.write(json.dumps(record) + "\n")
                 records.append(record)
@@ -178,7 +209,7 @@ def summarise(records: list[dict], cfg: EvalConfig, codec_name: str) -> dict[str
     for render in cfg.renders:
         rows = [r for r in records if r["render"] == render]
         qualities = sorted({r["quality"] for r in rows})
-        metrics = [k for k in rows[0] if k not in ("image", "quality", "render", "mode")] if rows else []
+        metrics = list(dict.fromkeys(k for r in rows for k in r if k not in ("image", "quality", "render", "mode")))
         results: dict[str, list] = {"quality": qualities}
         for m in metrics:
             results[m] = [float(np.mean([r[m] for r in rows if r["quality"] == q and m in r])) for q in qualities]
