@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import __version__
 from .container import PicdFile
-from .errors import PicdError
+from .errors import InvalidInputError, PicdError
 from .image_codecs import available_codecs, default_codec_name, get_codec
 from .images import load_image, save_image
 from .metrics import bits_per_pixel
@@ -220,10 +220,14 @@ def cmd_bd(args: argparse.Namespace) -> int:
         for key in ("bpp", args.metric):
             if key not in curve:
                 raise PicdError(f"{name} results have no {key!r} (have: {', '.join(curve)})")
-    rate = bd_rate(anchor["bpp"], anchor[args.metric], test["bpp"], test[args.metric], args.method)
-    quality = bd_quality(anchor["bpp"], anchor[args.metric], test["bpp"], test[args.metric], args.method)
-    print(f"BD-rate {rate:+.2f} %   BD-{args.metric} {quality:+.4f}   ({args.method}; test {args.test} vs anchor "
-          f"{args.anchor})")
+    parts = []
+    for label, fn in (("BD-rate", bd_rate), (f"BD-{args.metric}", bd_quality)):
+        try:
+            value = fn(anchor["bpp"], anchor[args.metric], test["bpp"], test[args.metric], args.method)
+            parts.append(f"{label} {value:+.2f} %" if fn is bd_rate else f"{label} {value:+.4f}")
+        except InvalidInputError as exc:  # e.g. no overlap in quality: the other delta may still be defined
+            parts.append(f"{label} undefined ({exc})")
+    print("   ".join(parts) + f"   ({args.method}; test {args.test} vs anchor {args.anchor})")
     return 0
 
 
