@@ -220,13 +220,16 @@ def cmd_bd(args: argparse.Namespace) -> int:
         for key in ("bpp", args.metric):
             if key not in curve:
                 raise PicdError(f"{name} results have no {key!r} (have: {', '.join(curve)})")
-    parts = []
+    parts, errors = [], []
     for label, fn in (("BD-rate", bd_rate), (f"BD-{args.metric}", bd_quality)):
         try:
             value = fn(anchor["bpp"], anchor[args.metric], test["bpp"], test[args.metric], args.method)
             parts.append(f"{label} {value:+.2f} %" if fn is bd_rate else f"{label} {value:+.4f}")
         except InvalidInputError as exc:  # e.g. no overlap in quality: the other delta may still be defined
             parts.append(f"{label} undefined ({exc})")
+            errors.append(str(exc))
+    if len(errors) == 2:
+        raise PicdError(errors[0])
     print("   ".join(parts) + f"   ({args.method}; test {args.test} vs anchor {args.anchor})")
     return 0
 
