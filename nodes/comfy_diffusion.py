@@ -69,6 +69,12 @@ def _padded_image(image: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.pad(x, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else x
 
 
+def _padded_glyph(glyph: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """IMAGE glyph [B,H,W,C] → [B,1,H',W'] padded with paper white to the size of `like` (a padded X̄)."""
+    return torch.nn.functional.pad(glyph[..., :1].movedim(-1, 1).float(),
+                                   (0, like.shape[3] - glyph.shape[2], 0, like.shape[2] - glyph.shape[1]), value=1.0)
+
+
 def _encode_scaled(vae, model, image01: torch.Tensor) -> torch.Tensor:
     latent = vae.encode(image01.movedim(1, -1))
     return model.get_model_object("latent_format").process_in(latent)
@@ -93,9 +99,7 @@ def apply_adaptor(model, adaptor: PicdAdaptor, vae, image: torch.Tensor, strengt
     latent = _encode_scaled(vae, model, x_bar)
     glyph_t = None
     if glyph is not None and adaptor.config.use_glyph:
-        glyph_t = torch.nn.functional.pad(glyph[..., :1].movedim(-1, 1).float(),
-                                          (0, x_bar.shape[3] - glyph.shape[2], 0, x_bar.shape[2] - glyph.shape[1]),
-                                          value=1.0)
+        glyph_t = _padded_glyph(glyph, x_bar)
 
     def diffusion_wrapper(executor, x, timesteps, context, y, control, transformer_options, **kwargs):
         device = x.device
@@ -170,9 +174,7 @@ def _sample_one(model, positive, negative, vae, picd, codec, image, layout, glyp
             recognizer = load_recognizer(device=str(comfy.model_management.get_torch_device()))
     glyph_t = None
     if glyph is not None:
-        glyph_t = torch.nn.functional.pad(glyph[..., :1].movedim(-1, 1).float(),
-                                          (0, x_bar.shape[3] - glyph.shape[2], 0, x_bar.shape[2] - glyph.shape[1]),
-                                          value=1.0)
+        glyph_t = _padded_glyph(glyph, x_bar)
 
     def sample_fn(model_k, x, sigmas, extra_args=None, callback=None, disable=None):
         base = model_k.inner_model.inner_model

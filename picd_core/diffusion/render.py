@@ -11,6 +11,7 @@ import torch
 
 from ..errors import InvalidInputError
 from ..layout import TextLayout
+from ..pipeline import _pad
 from .adaptor import PicdAdaptor
 from .guidance import GuidanceConfig, PicdGuidance
 from .prompt import domain_prompt
@@ -52,12 +53,6 @@ def _to_tensor(image: np.ndarray, device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div(255).to(device)
 
 
-def _pad(array: np.ndarray, multiple: int) -> np.ndarray:
-    h, w = array.shape[:2]
-    pads = ((0, -h % multiple), (0, -w % multiple)) + ((0, 0),) * (array.ndim - 2)
-    return np.pad(array, pads, mode="edge")
-
-
 def render_diffusion(backbone, image_layer: np.ndarray, layout: TextLayout, glyph: np.ndarray | None,
                      config: RenderConfig | None = None, adaptor: PicdAdaptor | None = None, codec_model=None,
                      rate: int = 0, recognizer=None, progress: Callable[[str], None] | None = None) -> RenderResult:
@@ -71,10 +66,10 @@ def render_diffusion(backbone, image_layer: np.ndarray, layout: TextLayout, glyp
     t0 = time.perf_counter()
     height, width = image_layer.shape[:2]
     device = backbone.device
-    x_bar = _to_tensor(_pad(image_layer, PAD_MULTIPLE), device)
+    x_bar = _to_tensor(_pad(image_layer, PAD_MULTIPLE, "edge"), device)
     glyph_t = None
     if glyph is not None:
-        glyph_t = torch.from_numpy(_pad(glyph, PAD_MULTIPLE))[None, None].float().div(255).to(device)
+        glyph_t = torch.from_numpy(_pad(glyph, PAD_MULTIPLE, "edge"))[None, None].float().div(255).to(device)
     prompt = config.prompt if config.prompt is not None else domain_prompt(layout, backbone.tokenizer)
     context = backbone.encode_prompt(prompt)
     uncond = backbone.encode_prompt(config.negative_prompt) if config.cfg_scale != 1.0 else None
