@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 from picd_core import (PicdError, PicdFile, TextLayout, decode_picd, decode_text_layer, encode_image,
                        encode_text_layer, glyph_checksum, render_glyph)
 from picd_core.glyph import composite_text
+from picd_core.text_render import render_text
 from picd_core.image_codecs import ImageCodec, get_codec
 from picd_core.metrics import bits_per_pixel
 from picd_core.ocr import OcrConfig, extract_layout
@@ -211,7 +212,9 @@ def direct_text_render(image: torch.Tensor, text_layout: list[TextLayout]):
     node = "PICD Direct Text Render"
     arrays = images_to_arrays(image, node)
     _check_batch(text_layout, len(arrays), "text layouts", node, "PICD MLIC Decode")
-    out = [composite_text(arr, layout, render_glyph(layout, arr.shape[1], arr.shape[0]))
+    # styled layouts (format 2) redraw the words the encoder removed; position-only ones draw every word
+    out = [render_text(arr, layout) if layout.styled else
+           composite_text(arr, layout, render_glyph(layout, arr.shape[1], arr.shape[0]))
            for arr, layout in zip(arrays, text_layout)]
     return (arrays_to_images(out, node),), None
 

@@ -16,7 +16,7 @@ from .image_codecs import available_codecs, default_codec_name, get_codec
 from .images import load_image, save_image
 from .metrics import bits_per_pixel
 from .ocr import OcrConfig, extract_layout
-from .pipeline import ENCODE_MODES, RENDER_MODES, decode_picd, encode_image
+from .pipeline import ENCODE_MODES, RENDER_MODES, decode_picd, encode_image, encode_to_size
 
 EXIT_ERROR = 2
 
@@ -34,10 +34,25 @@ def _ocr_config(args: argparse.Namespace) -> OcrConfig:
     return OcrConfig(min_confidence=args.min_confidence, psm=args.psm, lang=args.lang, upscale=args.ocr_upscale)
 
 
+def _text_edit(args: argparse.Namespace):
+    from .text_edit import TextEdit
+
+    edit = TextEdit.parse(args.replace, args.redact)
+    return edit or None
+
+
+def _add_edit_options(p: argparse.ArgumentParser, when: str) -> None:
+    g = p.add_argument_group(f"text edit ({when})")
+    g.add_argument("--replace", action="append", metavar="OLD=NEW", help="replace a whole word (repeatable)")
+    g.add_argument("--redact", action="append", metavar="PATTERN",
+                   help="draw words matching email, digits, url or a regular expression as solid boxes (repeatable)")
+
+
 def _add_ocr_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("OCR")
     g.add_argument("--lang", default="eng", help="Tesseract language(s), e.g. eng or eng+deu (default: eng)")
-    g.add_argument("--psm", type=int, default=3, help="Tesseract page segmentation mode (default: 3)")
+    g.add_argument("--psm", type=int, default=OcrConfig.psm,
+                   help=f"Tesseract page segmentation mode (default: {OcrConfig.psm}, sparse text)")
     g.add_argument("--min-confidence", type=float, default=30.0, help="drop words below this confidence (default: 30)")
     g.add_argument("--ocr-upscale", type=float, default=2.0, help="upscale before OCR, 1..4 (default: 2)")
 
@@ -65,13 +80,27 @@ def cmd_encode(args: argparse.Namespace) -> int:
         raise PicdError(f"{out} exists; pass --force to overwrite it")
     image = load_image(args.image)
     start = time.perf_counter()
-    result = encode_image(image, mode=args.mode, codec=args.codec, quality=args.quality,
-                          ocr_config=_ocr_config(args), progress=_progress(args))
+    h, w = image.shape[:2]
+    options = dict(mode=args.mode, codec=args.codec, ocr_config=_ocr_config(args), progress=_progress(args),
+                   redraw=not args.no_redraw, edit=_text_edit(args))
+    if args.bpp is not None and args.max_bytes is not None:
+        raise PicdError("give either --bpp or --max-bytes, not both")
+    if args.bpp is not None or args.max_bytes is not None:
+        if args.quality is not None:
+            raise PicdError("--quality and a size target (--bpp/--max-bytes) exclude each other")
+        if args.bpp is not None and not args.bpp > 0:
+            raise PicdError(f"--bpp must be positive, got {args.bpp}")
+        if args.image_scale is not None:
+            raise PicdError("--image-scale and a size target (--bpp/--max-bytes) exclude each other")
+        target = args.max_bytes if args.max_bytes is not None else int(args.bpp * w * h / 8)
+        result = encode_to_size(image, target, **options)
+    else:
+        result = encode_image(image, quality=args.quality, image_scale=args.image_scale or 1, **options)
     size = result.picd.save(out)
     sizes = result.picd.layer_sizes()
-    h, w = image.shape[:2]
     print(f"{out}: {size} bytes, {bits_per_pixel(size, w, h):.4f} bpp ({result.picd.mode} mode, "
-          f"{result.picd.image_codec} q={result.picd.image_quality}; text {sizes['text']} B, image {sizes['image']} B, "
+          f"{result.picd.image_codec} q={result.picd.image_quality}"
+          f"{'' if result.picd.image_scale == 1 else f' at 1/{result.picd.image_scale} size'}; text {sizes['text']} B, image {sizes['image']} B, "
           f"container {sizes['container']} B) in {time.perf_counter() - start:.2f} s")
     return 0
 
@@ -83,7 +112,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     picd = PicdFile.load(args.input)
     renderer = _diffusion_renderer(args) if args.render == "diffusion" else None
-    result = decode_picd(picd, render=args.render, progress=_progress(args), renderer=renderer)
+    result = decode_picd(picd, render=args.render, progress=_progress(args), renderer=renderer, edit=_text_edit(args))
     save_image(result.image, out)
     print(f"{out}: {picd.width}x{picd.height}, render={args.render}, in {time.perf_counter() - start:.2f} s")
     return 0
@@ -130,6 +159,21 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"  {part:<9} {info['bytes'][part]:>9} bytes  {info['bpp'][part]:.5f} bpp")
     if "words" in info:
         print(f"  words     {info['words']:>9}")
+    return 0
+
+
+def cmd_text(args: argparse.Namespace) -> int:
+    from .text_layer import decode_text_layer
+
+    picd = PicdFile.load(args.input)
+    if picd.text_layer is None:
+        raise PicdError(f"{args.input} is a {picd.mode}-mode file: it carries no text layer")
+    layout = decode_text_layer(picd.text_layer)
+    if args.json:
+        print(layout.to_json())
+    else:
+        for line in layout.lines:
+            print(line.text)
     return 0
 
 
@@ -301,6 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=ENCODE_MODES, default="auto", help="screen (text layer), natural, or auto")
     p.add_argument("--codec", default=None, help="image-layer codec (see 'picd codecs'; default: the first available)")
     p.add_argument("--quality", type=int, default=None, help="codec quality (see 'picd codecs' for ranges)")
+    p.add_argument("--bpp", type=float, default=None, help="size target in bits per pixel (chooses the quality)")
+    p.add_argument("--max-bytes", type=int, default=None, help="size target in bytes (chooses the quality)")
+    p.add_argument("--image-scale", type=int, choices=(1, 2, 4), default=None,
+                   help="code the image layer at 1/N resolution (default 1; --bpp/--max-bytes choose it)")
+    p.add_argument("--no-redraw", action="store_true",
+                   help="screen mode: keep every word in the image layer (the text layer is sent, nothing redrawn)")
+    _add_edit_options(p, "before encoding: edited words' pixels never enter the file")
     p.add_argument("-f", "--force", action="store_true", help="overwrite the output file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     _add_ocr_options(p)
@@ -309,9 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("decode", help="decode a .picd file to an image")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True, help="output image (PNG)")
-    p.add_argument("--render", choices=RENDER_MODES, default="none",
-                   help="none: the image layer; glyph: text drawn over it from the text layer; "
-                        "diffusion: rendered by a Stable Diffusion model (--model)")
+    p.add_argument("--render", choices=RENDER_MODES, default="glyph",
+                   help="glyph (default): the text layer drawn back over the image layer, each redrawn word in its "
+                        "font and colour; none: the image layer as coded; "
+                        "diffusion: rendered by a Stable Diffusion model (--model) from that composite")
+    _add_edit_options(p, "before drawing the text")
     d = p.add_argument_group("diffusion rendering (--render diffusion)")
     d.add_argument("--model", help="SD 1.x/2.x model: a local diffusers folder or a Hugging Face id")
     d.add_argument("--adaptor", help="PICD adaptor .safetensors (default: training-free rendering)")
@@ -331,6 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--force", action="store_true", help="overwrite the output file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("text", help="print the transmitted text of a .picd file (with boxes and styles: --json)")
+    p.add_argument("input")
+    p.add_argument("--json", action="store_true", help="words with boxes, fonts, colours and redraw decisions")
+    p.set_defaults(func=cmd_text)
 
     p = sub.add_parser("info", help="sizes of each layer and bits per pixel")
     p.add_argument("input")

@@ -18,7 +18,10 @@ from .bitio import read_varint, write_varint
 from .errors import BitstreamError, InvalidInputError, UnsupportedBitstreamError
 
 MAGIC = b"PICD"
-VERSION = 1
+# Version 2: screen-mode text layers may be styled (text-layer flag bit1) and the image layer then codes the
+# text-free background. Version 1 files (position-only text layers) still decode.
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MODES = ("natural", "screen")
 
 TAG_HEADER = 0x01
@@ -27,6 +30,7 @@ TAG_IMAGE = 0x03
 TAG_GLYPH_CHECK = 0x81  # ancillary: a decoder may skip it (it only detects renderer drift)
 _KNOWN_TAGS = {TAG_HEADER, TAG_TEXT, TAG_IMAGE, TAG_GLYPH_CHECK}
 MAX_DIMENSION = 1 << 16
+MAX_IMAGE_SCALE = 8
 _MAX_SECTIONS = 64
 
 
@@ -44,6 +48,8 @@ class PicdFile:
     image_layer: bytes
     text_layer: bytes | None = None
     glyph_crc: int | None = None
+    # The image layer codes the image reduced by this factor (version 2); padded_* are the coded layer's size.
+    image_scale: int = 1
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -52,12 +58,23 @@ class PicdFile:
             value = getattr(self, name)
             if not 1 <= value <= MAX_DIMENSION:
                 raise InvalidInputError(f"{name} must be in 1..{MAX_DIMENSION}, got {value}")
-        if self.padded_width < self.width or self.padded_height < self.height:
-            raise InvalidInputError("padded size must not be smaller than the image size")
+        if not isinstance(self.image_scale, int) or not 1 <= self.image_scale <= MAX_IMAGE_SCALE:
+            raise InvalidInputError(f"image_scale must be 1..{MAX_IMAGE_SCALE}, got {self.image_scale!r}")
+        if self.padded_width < self.layer_width or self.padded_height < self.layer_height:
+            raise InvalidInputError("padded size must not be smaller than the (scaled) image size")
         if not self.image_codec or not self.image_codec.isascii() or len(self.image_codec) > 64:
             raise InvalidInputError(f"image codec name must be short ASCII, got {self.image_codec!r}")
         if self.mode == "natural" and self.text_layer is not None:
             raise InvalidInputError("natural-mode files carry no text layer")
+
+    @property
+    def layer_width(self) -> int:
+        """Width of the image layer before padding: the image width divided by image_scale, rounded up."""
+        return -(-self.width // self.image_scale)
+
+    @property
+    def layer_height(self) -> int:
+        return -(-self.height // self.image_scale)
 
     @property
     def pixels(self) -> int:
@@ -73,7 +90,8 @@ class PicdFile:
     def to_bytes(self) -> bytes:
         sections: list[tuple[int, bytes]] = []
         head = bytearray([MODES.index(self.mode)])
-        for value in (self.width, self.height, self.padded_width - self.width, self.padded_height - self.height):
+        for value in (self.width, self.height, self.padded_width - self.layer_width,
+                      self.padded_height - self.layer_height, self.image_scale):
             write_varint(head, value)
         sections.append((TAG_HEADER, bytes(head)))
         if self.text_layer is not None:
@@ -107,9 +125,10 @@ class PicdFile:
             raise BitstreamError(f"file is {len(data)} bytes, too short to be a .picd file (truncated)")
         if data[:4] != MAGIC:
             raise BitstreamError("not a .picd file (bad magic bytes)")
-        if data[4] != VERSION:
+        if data[4] not in READABLE_VERSIONS:
             raise UnsupportedBitstreamError(
-                f".picd version {data[4]} is not supported by this PICD (reads version {VERSION}); upgrade picd"
+                f".picd version {data[4]} is not supported by this PICD (reads versions "
+                f"{', '.join(map(str, READABLE_VERSIONS))}); upgrade picd"
             )
         count, pos = read_varint(data, 5, "section count")
         if not 1 <= count <= _MAX_SECTIONS:
@@ -146,6 +165,11 @@ class PicdFile:
         height, p = read_varint(head, p, "height")
         pad_w, p = read_varint(head, p, "padding")
         pad_h, p = read_varint(head, p, "padding")
+        scale = 1
+        if data[4] >= 2:
+            scale, p = read_varint(head, p, "image scale")
+            if not 1 <= scale <= MAX_IMAGE_SCALE:
+                raise BitstreamError(f"header has an invalid image scale {scale} (corrupt)")
         if p != len(head):
             raise BitstreamError("header has trailing bytes (corrupt)")
         image = sections[TAG_IMAGE]
@@ -167,7 +191,8 @@ class PicdFile:
             raise BitstreamError("natural-mode file carries a text layer (corrupt)")
         try:
             return cls(
-                mode=mode, width=width, height=height, padded_width=width + pad_w, padded_height=height + pad_h,
+                mode=mode, width=width, height=height, padded_width=-(-width // scale) + pad_w,
+                padded_height=-(-height // scale) + pad_h, image_scale=scale,
                 image_codec=codec, image_quality=quality, image_layer=image[p:], text_layer=text,
                 glyph_crc=struct.unpack("<I", glyph)[0] if glyph is not None else None,
             )

@@ -21,14 +21,17 @@ _INSTALL_HINT = (
 
 @dataclass(frozen=True)
 class OcrConfig:
-    """Tesseract settings. Defaults follow PICD_SPEC §2.2 (LSTM engine, automatic page segmentation)."""
+    """Tesseract settings: the LSTM engine; sparse-text page segmentation (psm 11) and inverting dark-themed images,
+    which raised Tesseract's recall on real screenshots (bench/ocr_recall.py; figures in docs/screens.md)."""
 
     min_confidence: float = 30.0
-    psm: int = 3
+    psm: int = 11
     oem: int = 1
     lang: str = "eng"
     # Upscaling before OCR helps Tesseract on small UI text; boxes are mapped back to original pixels.
     upscale: float = 2.0
+    # Tesseract reads dark text on light ground: a dark-themed image (median luminance below this) is inverted first.
+    invert_below: int = 110
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_confidence <= 100:
@@ -70,7 +73,10 @@ def extract_layout(image: np.ndarray | Image.Image, config: OcrConfig | None = N
     rgb = to_rgb_array(image)
     height, width = rgb.shape[:2]
     pytesseract = _pytesseract()
-    pil = Image.fromarray(rgb)
+    gray = np.asarray(Image.fromarray(rgb).convert("L"))
+    if np.median(gray) < config.invert_below:
+        gray = 255 - gray
+    pil = Image.fromarray(gray)
     scale = config.upscale
     if scale != 1.0:
         pil = pil.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.LANCZOS)

@@ -6,6 +6,8 @@ Stream layout (byte-aligned parts, then one bit stream):
     varint  length of the string payload
     bytes   string payload (coded by the coder named above)
     bits    3-bit exp-Golomb order for each of the 7 geometry fields, then the geometry symbols
+    bits    (flags bit1, format 2) the style stream: a colour palette, then per word a redraw bit and, for redrawn
+            words, its font class and colour (each "same as the previous redrawn word" in one bit when it is)
 
 The string payload comes first because it alone fixes the structure (lines split on '\\n', words on ' '), and the
 geometry coder uses each word's character count to predict its width. Geometry is integer-only so that encoder and
@@ -14,14 +16,18 @@ decoder predict bit-identically. Exp-Golomb orders are chosen per layout by meas
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .bitio import BitReader, BitWriter, exp_golomb_length, read_varint, signed_to_unsigned, write_varint
 from .errors import BitstreamError, InvalidInputError
-from .layout import Line, TextLayout, Word
+from .fonts import FONT_CLASSES, FONT_ID_BITS
+from .layout import Line, TextLayout, Word, WordStyle
 from . import text_coders
 
 FLAG_ESCAPED = 0x01
+FLAG_STYLED = 0x02
+_KNOWN_FLAGS = FLAG_ESCAPED | FLAG_STYLED
+_MAX_PALETTE = 1 << 12
 ORDER_BITS = 3
 # Geometry fields in stream order; each gets its own exp-Golomb order.
 FIELDS = ("line_gap", "line_height", "line_x", "word_gap", "word_width", "word_dy", "word_dh")
@@ -168,6 +174,92 @@ def _best_orders(symbols: list[tuple[int, int]]) -> list[int]:
     return orders
 
 
+# ---------------------------------------------------------------- style stream
+
+
+def _palette(layout: TextLayout) -> list[tuple[int, int, int]]:
+    """Colours of the redrawn words in order of first use."""
+    seen: dict[tuple[int, int, int], None] = {}
+    for word in layout.redrawn:
+        seen.setdefault(word.style.color, None)
+    return list(seen)
+
+
+def _index_bits(n: int) -> int:
+    return max(0, (n - 1).bit_length())
+
+
+def _write_styles(bits: BitWriter, layout: TextLayout) -> None:
+    palette = _palette(layout)
+    if len(palette) > _MAX_PALETTE:
+        raise InvalidInputError(f"the text layer can carry at most {_MAX_PALETTE} word colours, got {len(palette)}")
+    bits.write_eg(len(palette), 0)
+    for r, g, b in palette:
+        bits.write_bits((r << 16) | (g << 8) | b, 24)
+    index = {c: i for i, c in enumerate(palette)}
+    prev: WordStyle | None = None
+    for word in layout.words:
+        style = word.style
+        bits.write_bits(style is not None, 1)
+        if style is None:
+            continue
+        same_font = prev is not None and style.font == prev.font
+        bits.write_bits(same_font, 1)
+        if not same_font:
+            bits.write_bits(style.font, FONT_ID_BITS)
+        if len(palette) > 1:
+            same_color = prev is not None and style.color == prev.color
+            bits.write_bits(same_color, 1)
+            if not same_color:
+                bits.write_bits(index[style.color], _index_bits(len(palette)))
+        for value in (style.size_delta, style.dx, style.dy):
+            bits.write_seg(value, 0)
+        prev = style
+
+
+def _read_styles(bits: BitReader, n_words: int) -> list[WordStyle | None]:
+    n_colors = bits.read_eg(0)
+    if n_colors > _MAX_PALETTE or n_colors > n_words:
+        raise BitstreamError(f"text layer claims {n_colors} word colours (corrupt)")
+    palette = []
+    for _ in range(n_colors):
+        v = bits.read_bits(24)
+        palette.append(((v >> 16) & 255, (v >> 8) & 255, v & 255))
+    styles: list[WordStyle | None] = []
+    prev: WordStyle | None = None
+    for _ in range(n_words):
+        if not bits.read_bits(1):
+            styles.append(None)
+            continue
+        if bits.read_bits(1):
+            if prev is None:
+                raise BitstreamError("text layer repeats the style of no word (corrupt)")
+            font = prev.font
+        else:
+            font = bits.read_bits(FONT_ID_BITS)
+            if font >= len(FONT_CLASSES):
+                raise BitstreamError(f"text layer names font class {font}, unknown to this PICD (corrupt or newer)")
+        if not palette:
+            raise BitstreamError("a redrawn word has no colour (corrupt)")
+        if len(palette) == 1:
+            color = palette[0]
+        elif bits.read_bits(1):
+            if prev is None:
+                raise BitstreamError("text layer repeats the colour of no word (corrupt)")
+            color = prev.color
+        else:
+            i = bits.read_bits(_index_bits(len(palette)))
+            if i >= len(palette):
+                raise BitstreamError("text layer names a colour outside its palette (corrupt)")
+            color = palette[i]
+        corrections = [bits.read_seg(0) for _ in range(3)]
+        if any(abs(v) > 64 for v in corrections):
+            raise BitstreamError("text layer has an out-of-range size or offset correction (corrupt)")
+        prev = WordStyle(font, color, *corrections)
+        styles.append(prev)
+    return styles
+
+
 # ---------------------------------------------------------------- public API
 
 
@@ -175,19 +267,24 @@ def _best_orders(symbols: list[tuple[int, int]]) -> list[int]:
 class TextLayerStats:
     total_bytes: int
     string_bytes: int
-    geometry_bytes: int
+    geometry_bytes: int  # positions, and (format 2) the style stream
     coder: str
     words: int
+    style_bits: int = 0  # bits of the style stream alone (palette, redraw flags, fonts, colours)
+    redrawn_words: int = 0
 
 
 def encode_text_layer(layout: TextLayout, string_coder: str | None = None) -> bytes:
-    """Code a layout losslessly (texts and integer boxes; confidences are dropped)."""
+    """Code a layout losslessly (texts, integer boxes and, for styled layouts, the styles; confidences are dropped)."""
     if not isinstance(layout, TextLayout):
         raise InvalidInputError(f"encode_text_layer needs a TextLayout, got {type(layout).__name__}")
+    if not layout.styled and layout.redrawn:
+        raise InvalidInputError("a layout whose words carry styles must be marked styled=True")
     escaped = _needs_escape(layout)
     raw = _strings_payload(layout, escaped).encode("utf-8", "surrogatepass")
     coder_id, payload = text_coders.encode_best(raw, only=string_coder)
-    out = bytearray([(coder_id << 4) | (FLAG_ESCAPED if escaped else 0)])
+    flags = (FLAG_ESCAPED if escaped else 0) | (FLAG_STYLED if layout.styled else 0)
+    out = bytearray([(coder_id << 4) | flags])
     write_varint(out, len(payload))
     out += payload
     symbols = _geometry_symbols(layout)
@@ -197,6 +294,8 @@ def encode_text_layer(layout: TextLayout, string_coder: str | None = None) -> by
         bits.write_bits(k, ORDER_BITS)
     for field, value in symbols:
         bits.write_seg(value, orders[field])
+    if layout.styled:
+        _write_styles(bits, layout)
     return bytes(out) + bits.getvalue()
 
 
@@ -205,7 +304,7 @@ def decode_text_layer(data: bytes) -> TextLayout:
     if not data:
         raise BitstreamError("text layer is empty (truncated)")
     coder_id, flags = data[0] >> 4, data[0] & 0x0F
-    if flags & ~FLAG_ESCAPED:
+    if flags & ~_KNOWN_FLAGS:
         raise BitstreamError(f"text layer has unknown flags {flags:#x} (corrupt or newer format)")
     length, pos = read_varint(data, 1, "text payload length")
     if pos + length > len(data):
@@ -250,17 +349,28 @@ def decode_text_layer(data: bytes) -> TextLayout:
             words.append(Word(text, x, y, w, h))
         model.end_line(line_y, line_h, words[0].x)
         lines.append(Line(tuple(words)))
+    styled = bool(flags & FLAG_STYLED)
+    if styled:
+        styles = iter(_read_styles(bits, sum(len(line.words) for line in lines)))
+        lines = [Line(tuple(replace(w, style=next(styles)) for w in line.words)) for line in lines]
     if bits.byte_position != len(data) - pos - length:
         raise BitstreamError("text layer has trailing bytes after the geometry (corrupt)")
-    return TextLayout(tuple(lines))
+    return TextLayout(tuple(lines), styled)
 
 
 def text_layer_stats(layout: TextLayout, data: bytes) -> TextLayerStats:
     length, pos = read_varint(data, 1)
+    style_bits = 0
+    if layout.styled:
+        bits = BitWriter()
+        _write_styles(bits, layout)
+        style_bits = bits.bit_length
     return TextLayerStats(
         total_bytes=len(data),
         string_bytes=pos + length,
         geometry_bytes=len(data) - pos - length,
         coder=text_coders.TEXT_CODERS[data[0] >> 4].name,
         words=len(layout),
+        style_bits=style_bits,
+        redrawn_words=len(layout.redrawn),
     )

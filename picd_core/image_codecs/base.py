@@ -32,6 +32,14 @@ class ImageCodec(ABC):
             raise InvalidInputError(f"codec {self.name!r} takes quality {lo}..{hi}, got {quality!r}")
         return quality
 
+    def neighbour_quality(self, quality: int) -> int | None:
+        """A nearby quality for measuring the rate–distortion slope at `quality` (None: the range has one value)."""
+        lo, hi = self.quality_range
+        step = max(1, (hi - lo) // 20)
+        if hi == lo:
+            return None
+        return quality + step if quality + step <= hi else quality - step
+
     @abstractmethod
     def encode(self, image: np.ndarray, quality: int, glyph: np.ndarray | None = None) -> bytes:
         """Code a uint8 [H, W, 3] image (already padded to size_multiple)."""

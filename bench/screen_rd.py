@@ -1,0 +1,180 @@
+"""Screens: PICD's default screen mode (styled text layer + text-free AVIF background) against plain AVIF and WebP.
+
+For every image: plain AVIF and WebP (Pillow, no text layer) over a quality sweep, and PICD screen mode (Tesseract OCR
+once, then one file per quality). Prints per-image BD-rate (PSNR) of PICD vs plain AVIF where the curves overlap,
+the lowest bpp each codec reaches, and, with --judge, RapidOCR word recall / character accuracy at the points closest
+to the given bpp targets (reference: RapidOCR's reading of the original for real screens, ground truth for generated).
+
+    python bench/screen_rd.py --real 10 --generated 6 [--judge 0.05 0.15] [--json out.json]
+
+Real screens: ../shared/data/screens_real (every k-th file when --real is below 30). Generated: picd_core.data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from picd_core.data import data_dir, generate_screen, natural_images_dir  # noqa: E402
+from picd_core.images import load_image  # noqa: E402
+from picd_core.metrics.bd import bd_rate  # noqa: E402
+from picd_core.metrics.image import psnr  # noqa: E402
+from picd_core.ocr import extract_layout  # noqa: E402
+from picd_core.pipeline import decode_picd, encode_image  # noqa: E402
+
+AVIF_Q = (0, 10, 25, 45, 65)
+WEBP_Q = (0, 10, 30, 60, 85)
+PICD_Q = (0, 10, 25, 45, 65)
+AVIF_SETTINGS = {"speed": 4, "subsampling": "4:4:4"}
+
+
+def plain(image: np.ndarray, fmt: str, q: int, options: dict) -> tuple[int, np.ndarray, float]:
+    t0 = time.perf_counter()
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format=fmt, quality=q, **options)
+    enc = time.perf_counter() - t0
+    return buf.tell(), np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")), enc
+
+
+def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points no other point beats in both rate and PSNR, by rate: a monotone curve for BD interpolation.
+
+    PICD's redraw decisions change with the quality, so its rate is not monotone in the quality setting."""
+    front = []
+    for b, p in sorted(points):
+        if not front or p > front[-1][1]:
+            front.append((b, p))
+    return front
+
+
+def bd_vs(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
+    a, t = pareto(anchor), pareto(test)
+    if len(a) < 4 or len(t) < 4:  # cubic fitting needs four points each
+        return None
+    try:
+        return bd_rate([b for b, _ in a], [p for _, p in a], [b for b, _ in t], [p for _, p in t], method="pchip")
+    except Exception:  # curves that do not overlap in PSNR have no BD-rate
+        return None
+
+
+def summarise(rows: list[dict], judged: bool) -> None:
+    for kind in ("real", "generated"):
+        sel = [r for r in rows if r["kind"] == kind]
+        if not sel:
+            continue
+        print(f"\n{kind}: {len(sel)} images")
+        for test in ("picd", "webp"):
+            bds = [bd for bd in (bd_vs(r["curves"]["avif"], r["curves"][test]) for r in sel) if bd is not None]
+            if bds:
+                print(f"  BD-rate (PSNR, pchip, Pareto points) {test} vs plain AVIF {AVIF_SETTINGS}: mean "
+                      f"{100 * statistics.mean(bds):+.1f}%, median {100 * statistics.median(bds):+.1f}% over {len(bds)}"
+                      f" images whose curves overlap")
+        for codec in ("avif", "webp", "picd"):
+            print(f"  lowest bpp {codec}: mean {statistics.mean(min(b for b, _ in r['curves'][codec]) for r in sel):.4f}")
+        mp = sum(r["mpix"] for r in sel)
+        split = {k: sum(r["timings"].get(k, 0) for r in sel) / mp for k in sel[0]["timings"]}
+        print(f"  PICD time per megapixel: OCR {sum(r['ocr_s'] for r in sel) / mp:.2f} s, "
+              + ", ".join(f"{k} {v:.2f} s" for k, v in split.items())
+              + f"; plain AVIF encode {sum(r.get('avif_s', 0) for r in sel) / mp:.2f} s")
+        if judged:
+            for key in sel[0]["ocr"]:
+                vals = [r["ocr"][key] for r in sel]
+                print(f"  RapidOCR {key}: bpp {statistics.mean(v[0] for v in vals):.3f}, word recall "
+                      f"{statistics.mean(v[1] for v in vals):.3f}, char recall {statistics.mean(v[2] for v in vals):.3f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--real", type=int, default=10)
+    ap.add_argument("--generated", type=int, default=6)
+    ap.add_argument("--judge", type=float, nargs="*", default=[], help="bpp targets for RapidOCR judging")
+    ap.add_argument("--avif-subsampling", default="4:4:4")
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--from-json", default=None, help="only print the summary of an earlier --json run")
+    args = ap.parse_args()
+    if args.from_json:
+        rows = json.loads(Path(args.from_json).read_text())
+        summarise(rows, any("ocr" in r for r in rows))
+        return
+    AVIF_SETTINGS["subsampling"] = args.avif_subsampling
+    items = []
+    root = data_dir()
+    real = sorted((root / "screens_real").glob("*.png")) if root else []
+    if real and args.real:
+        step = max(1, len(real) // args.real)
+        for path in real[::step][: args.real]:
+            ref = json.loads(path.with_suffix(".rapidocr.json").read_text())
+            items.append(("real", path.stem, load_image(path), [e["text"] for e in ref]))
+    photos = natural_images_dir()
+    for i in range(args.generated):
+        s = generate_screen(3000 + i, 1280, 800, photo_dir=photos)
+        items.append(("generated", f"gen_{3000 + i}_{s.kind}", s.image, [w.text for w in s.layout.words]))
+    judge = None
+    if args.judge:
+        from picd_core.eval.judges import RapidOcrJudge, reading_order
+        from picd_core.metrics.text import text_accuracy
+
+        judge = RapidOcrJudge()
+    rows = []
+    for kind, name, image, reference in items:
+        h, w = image.shape[:2]
+        bpp = lambda n: n * 8 / (w * h)  # noqa: E731
+        t0 = time.perf_counter()
+        layout = extract_layout(image)
+        t_ocr = time.perf_counter() - t0
+        curves = {"avif": [], "webp": [], "picd": []}
+        avif_s = 0.0
+        for q in AVIF_Q:
+            n, dec, enc_s = plain(image, "AVIF", q, AVIF_SETTINGS)
+            avif_s += enc_s / len(AVIF_Q)
+            curves["avif"].append((bpp(n), psnr(image, dec), dec))
+        for q in WEBP_Q:
+            n, dec, _ = plain(image, "WEBP", q, {"method": 6})
+            curves["webp"].append((bpp(n), psnr(image, dec), dec))
+        timings: dict[str, float] = {}
+        redrawn = []
+        for q in PICD_Q:
+            r = encode_image(image, mode="screen", codec="avif", quality=q, layout=layout)
+            for k, v in r.timings.items():
+                timings[k] = timings.get(k, 0.0) + v / len(PICD_Q)
+            t0 = time.perf_counter()
+            out = decode_picd(r.picd)
+            timings["decode"] = timings.get("decode", 0.0) + (time.perf_counter() - t0) / len(PICD_Q)
+            curves["picd"].append((bpp(len(r.picd.to_bytes())), psnr(image, out.image), out.image))
+            redrawn.append(f"{len(r.layout.redrawn)}/{len(r.layout)}")
+        row = {"kind": kind, "name": name, "mpix": w * h / 1e6, "ocr_s": t_ocr, "avif_s": avif_s, "timings": timings,
+               "redrawn": redrawn,
+               "curves": {k: [(round(b, 4), round(p, 2)) for b, p, _ in v] for k, v in curves.items()}}
+        row["bd_rate_vs_avif"] = bd_vs(row["curves"]["avif"], row["curves"]["picd"])
+        if judge is not None:
+            row["ocr"] = {}
+            for target in args.judge:
+                for codec in ("avif", "webp", "picd"):
+                    b, p, dec = min(curves[codec], key=lambda c: abs(c[0] - target))
+                    score = text_accuracy(reference, reading_order(judge.read(dec)))
+                    row["ocr"][f"{codec}@{target}"] = (round(b, 4), round(score.word_recall, 3),
+                                                       round(score.char_recall, 3))
+        rows.append(row)
+        if args.json:  # after every image, so a long run can be summarised while it goes on
+            Path(args.json).write_text(json.dumps(rows, indent=1))
+        bd = row["bd_rate_vs_avif"]
+        print(f"{kind:9s} {name[:28]:28s} {w}x{h} min bpp avif {curves['avif'][0][0]:.3f} picd "
+              f"{curves['picd'][0][0]:.3f} | BD-rate picd vs avif {'%+.1f%%' % (100 * bd) if bd is not None else 'n/a'}"
+              f" | redrawn {redrawn} | {json.dumps(row.get('ocr', {}))}", flush=True)
+    summarise(rows, judge is not None)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
