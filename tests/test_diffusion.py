@@ -17,11 +17,13 @@ from picd_core.diffusion.adaptor import AdaptorConfig, PicdAdaptor, unet_slots  
 from picd_core.diffusion.diffusers_backend import DiffusersBackbone  # noqa: E402
 from picd_core.diffusion.guidance import GuidanceConfig  # noqa: E402
 from picd_core.diffusion.prompt import SCREEN_PREFIX, domain_prompt  # noqa: E402
-from picd_core.diffusion.render import RenderConfig, render_diffusion  # noqa: E402
+from picd_core.diffusion.render import DiffusionRenderer, RenderConfig, render_diffusion  # noqa: E402
 from picd_core.diffusion.sampling import NoiseSchedule, sd_alphas_cumprod  # noqa: E402
 from picd_core.diffusion.tiny import build_tiny_sd  # noqa: E402
 from picd_core.errors import InvalidInputError, RenderUnavailableError  # noqa: E402
 from picd_core.glyph import render_glyph  # noqa: E402
+from picd_core.image_codecs import get_codec  # noqa: E402
+from picd_core.pipeline import PicdFile, decode_picd, encode_image  # noqa: E402
 from picd_core.layout import TextLayout, Word  # noqa: E402
 
 
@@ -120,15 +122,34 @@ def test_domain_prompt_fits_the_token_limit(backbone):
     assert domain_prompt(TextLayout()) == ""
 
 
-def _render(backbone, small_screen, weight, mode="full", ocr=0.0, recognizer=None):
-    from picd_core.mlic.codec import builtin_codec
-
+def _render(backbone, small_screen, weight, mode="full", ocr=0.0, recognizer=None, codec="mlic"):
     image, layout, glyph = small_screen
-    codec = builtin_codec()
     config = RenderConfig(steps=3, seed=1, denoise=0.5, guidance=GuidanceConfig(
         recompression_weight=weight, ocr_weight=ocr, mode=mode, ocr_start=0.0))
-    return render_diffusion(backbone, image, layout, glyph, config, codec_model=codec.model, rate=0,
+    return render_diffusion(backbone, image, layout, glyph, config, codec=get_codec(codec), quality=1,
                             recognizer=recognizer)
+
+
+def test_rendering_never_moves_or_alters_the_registry_codec(backbone, small_screen):
+    image, layout, _ = small_screen
+    codec = get_codec("mlic")  # the instance every encode/decode in the process shares
+    before = encode_image(image, mode="screen", codec="mlic", quality=1, layout=layout).picd.to_bytes()
+    state = {k: (v.device, v.data_ptr(), v.requires_grad) for k, v in codec.model.named_parameters()}
+    copy = codec.differentiable_model("meta")  # another device: the codec's own model must stay on the CPU
+    assert all(p.device.type == "meta" and not p.requires_grad for p in copy.parameters())
+    result = DiffusionRenderer(backbone, config=RenderConfig(steps=2, denoise=0.5, guidance=GuidanceConfig(
+        recompression_weight=10.0, ocr_weight=0.0))).render(image, layout, small_screen[2], "screen", codec=codec)
+    assert result.records and "recompression" in result.records[0].losses
+    assert {k: (v.device, v.data_ptr(), v.requires_grad) for k, v in codec.model.named_parameters()} == state
+    picd = encode_image(image, mode="screen", codec="mlic", quality=1, layout=layout).picd
+    assert picd.to_bytes() == before
+    decode_picd(PicdFile.from_bytes(before))  # still decodes (a moved entropy model made this fail as "corrupt")
+
+
+def test_a_codec_without_a_differentiable_model_turns_recompression_off_with_a_note(backbone, small_screen):
+    result = _render(backbone, small_screen, 50.0, codec="jpeg")
+    assert result.records == []
+    assert result.notes == ["codec jpeg has no differentiable model: re-compression guidance off"]
 
 
 def test_recompression_guidance_pulls_the_render_towards_the_decoded_image(backbone, small_screen):
