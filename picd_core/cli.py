@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from . import __version__
@@ -21,7 +22,7 @@ from .pipeline import ENCODE_MODES, RENDER_MODES, decode_picd, encode_image
 EXIT_ERROR = 2
 
 
-MODEL_SIZES = ("default", "large", "tiny")  # presets of picd_core.mlic.model.MlicConfig.preset
+MODEL_SIZES = ("default", "large", "tiny")  # presets of picd_core.mlic.elic.ElicConfig.preset
 
 
 def _progress(args: argparse.Namespace):
@@ -183,15 +184,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if out.suffix != ".json":
         raise PicdError("-o must name a .json file")
     renders = args.render or ["none"]
-    cfg = EvalConfig(data=args.data, codec=args.codec, qualities=args.quality, renders=renders,
+    codec_name = args.codec or default_codec_name()
+    cfg = EvalConfig(data=args.data, codec=codec_name, qualities=args.quality, renders=renders,
                      judges=[j for j in (args.judge or ["tesseract", "rapidocr"]) if j != "none"], mode=args.mode, screens=args.screens,
                      limit=args.limit, perceptual=not args.no_perceptual, deep=args.deep or [])
     renderer = _diffusion_renderer(args) if "diffusion" in renders else None
     out.parent.mkdir(parents=True, exist_ok=True)
     records = evaluate(cfg, out.with_name(out.stem + ".partial.jsonl"), renderer, progress=_progress(args))
-    from .image_codecs import get_codec
-
-    curves = summarise(records, cfg, get_codec(args.codec).name)
+    curves = summarise(records, cfg, codec_name)
     written = []
     for render, curve in curves.items():
         path = out if len(curves) == 1 else out.with_name(f"{out.stem}-{render}.json")
@@ -257,7 +257,7 @@ def cmd_train_render(args: argparse.Namespace) -> int:
 
 def cmd_train_codec(args: argparse.Namespace) -> int:
     from .data import natural_images_dir
-    from .mlic.model import MlicConfig
+    from .mlic.elic import ElicConfig
     from .mlic.train import TrainConfig, train
 
     dirs = [Path(d) for d in args.data] if args.data else []
@@ -266,7 +266,7 @@ def cmd_train_codec(args: argparse.Namespace) -> int:
     for d in dirs:
         if not d.is_dir():
             raise PicdError(f"training folder not found: {d}")
-    model_cfg = MlicConfig.preset(args.size)
+    model_cfg = ElicConfig.preset(args.size)
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch, crop=args.crop, lr=args.lr, device=args.device,
                       checkpoint_every=args.checkpoint_every, screen_pool=args.screen_pool, seed=args.seed)
     path = train(args.output, dirs, model_cfg, cfg, resume=args.resume,
@@ -435,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except PicdError as exc:
+        if os.environ.get("PICD_DEBUG"):  # the chain: the internal exception this error was raised from, if any
+            traceback.print_exc()
         print(f"picd: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

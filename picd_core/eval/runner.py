@@ -18,7 +18,7 @@ import numpy as np
 from ..data.paths import data_dir, image_files
 from ..data.screens import generate_screen
 from ..errors import InvalidInputError
-from ..image_codecs import get_codec
+from ..image_codecs import default_codec_name, get_codec
 from ..images import load_image
 from ..layout import TextLayout
 from ..metrics.image import MS_SSIM_MIN_SIDE, bits_per_pixel, ms_ssim, psnr
@@ -134,7 +134,7 @@ def _deep_scorers(names: list[str]) -> dict[str, Callable[[np.ndarray, np.ndarra
 def evaluate(cfg: EvalConfig, cache: Path, renderer=None, progress: Callable[[str], None] | None = None) -> list[dict]:
     """Measure every (image, quality, render); returns the per-image records (cached in `cache`)."""
     say = progress or (lambda _m: None)
-    codec = get_codec(cfg.codec) if cfg.codec else get_codec(None)
+    codec = get_codec(cfg.codec or default_codec_name())
     qualities = cfg.qualities or default_qualities(codec)
     for q in qualities:
         codec.check_quality(q)
