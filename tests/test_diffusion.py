@@ -244,3 +244,24 @@ def test_lora_training_writes_a_standard_lora_that_diffusers_loads(tmp_path, tin
     assert (tuned.denoiser(context)(x, sigma) - base.denoiser(context)(x, sigma)).abs().max() > 1e-5
     with pytest.raises(RenderUnavailableError, match="LoRA file not found"):
         DiffusersBackbone.load(tiny_sd, lora=tmp_path / "none.safetensors")
+
+
+def test_a_registered_guidance_term_joins_the_sum(backbone, small_screen, monkeypatch):
+    from picd_core.diffusion.guidance import GuidanceTerm, base
+
+    class Darker(GuidanceTerm):  # a term as CONTRIBUTING.md describes: a loss, a weight and a step range
+        name = "darker"
+
+        def loss(self, image):
+            return image.mean() * 100
+
+    monkeypatch.setitem(base._FACTORIES, "darker", lambda config, ctx: Darker(config.weight("darker"), 0.5, 1.0))
+    image, layout, glyph = small_screen
+    config = RenderConfig(steps=4, seed=1, denoise=0.5, guidance=GuidanceConfig(
+        recompression_weight=0.0, ocr_weight=0.0, extra_weights={"darker": 1.0}))
+    result = render_diffusion(backbone, image, layout, glyph, config)
+    assert [r.step for r in result.records] == [2, 3]  # active from half-way only
+    assert all(set(r.losses) == {"darker"} and r.grad_norm > 0 for r in result.records)
+    off = render_diffusion(backbone, image, layout, glyph, RenderConfig(steps=4, seed=1, denoise=0.5,
+                           guidance=GuidanceConfig(recompression_weight=0.0, ocr_weight=0.0)))
+    assert off.records == [] and result.image.mean() < off.image.mean()
