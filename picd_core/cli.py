@@ -178,7 +178,7 @@ def cmd_screens(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .eval.runner import EvalConfig, evaluate, plot_rd, summarise
+    from .eval.runner import EvalConfig, evaluate, patch_fid_scores, plot_rd, summarise
 
     out = Path(args.output)
     if out.suffix != ".json":
@@ -190,8 +190,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
                      limit=args.limit, perceptual=not args.no_perceptual, deep=args.deep or [])
     renderer = _diffusion_renderer(args) if "diffusion" in renders else None
     out.parent.mkdir(parents=True, exist_ok=True)
-    records = evaluate(cfg, out.with_name(out.stem + ".partial.jsonl"), renderer, progress=_progress(args))
-    curves = summarise(records, cfg, codec_name)
+    cache = out.with_name(out.stem + ".partial.jsonl")
+    records = evaluate(cfg, cache, renderer, progress=_progress(args))
+    set_metrics = {"patch-fid": patch_fid_scores(cfg, cache, records)} if "fid" in cfg.deep else None
+    curves = summarise(records, cfg, codec_name, set_metrics)
     written = []
     for render, curve in curves.items():
         path = out if len(curves) == 1 else out.with_name(f"{out.stem}-{render}.json")
@@ -364,8 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--screens", type=int, default=12, help="size of the generated-screen set")
     p.add_argument("--limit", type=int, default=None, help="only the first N images")
     p.add_argument("--no-perceptual", action="store_true", help="skip GMSD/VIFp/HaarPSI")
-    p.add_argument("--deep", nargs="+", choices=("lpips", "dists", "clip"),
-                   help="deep perceptual metrics; their weights come from PICD_*_WEIGHTS / PICD_CLIP_MODEL or a download")
+    p.add_argument("--deep", nargs="+", choices=("lpips", "dists", "clip", "fid"),
+                   help="deep perceptual metrics (fid: patch FID per curve); their weights come from "
+                        "PICD_*_WEIGHTS / PICD_CLIP_MODEL or a download")
     p.add_argument("-o", "--output", required=True, help="results .json (one file per render: NAME-RENDER.json)")
     p.add_argument("--plot", help="RD plot (.png)")
     p.add_argument("-q", "--quiet", action="store_true")
