@@ -25,9 +25,9 @@ import numpy as np, torch
 sys.path.insert(0, {root!r})
 from picd_core.data import generate_screen
 from picd_core.diffusion.diffusers_backend import DiffusersBackbone
-from picd_core.diffusion.guidance import GuidanceConfig, PicdGuidance
+from picd_core.diffusion.guidance import GuidanceConfig
 from picd_core.diffusion.recognizer import load_recognizer
-from picd_core.diffusion.render import RenderConfig, render_diffusion
+from picd_core.diffusion.render import RenderConfig, make_guidance, pad_layers, render_diffusion
 from picd_core.glyph import render_glyph
 from picd_core.layout import TextLayout
 from picd_core.mlic.codec import builtin_codec
@@ -47,16 +47,16 @@ cfg = RenderConfig(steps={steps}, seed=0, denoise=0.6,
 if device.startswith("cuda"):
     torch.cuda.reset_peak_memory_stats()
 t0 = time.perf_counter()
-result = render_diffusion(backbone, dec.image_layer, dec.layout, dec.glyph, cfg, codec_model=codec.model, rate=0,
+result = render_diffusion(backbone, dec.image_layer, dec.layout, dec.glyph, cfg, codec=codec, quality=1,
                           recognizer=recognizer)
 seconds = time.perf_counter() - t0
 # Final losses of the rendered image, measured the same way for every configuration.
-judge = PicdGuidance(GuidanceConfig(ocr_start=0.0), torch.from_numpy(np.pad(dec.image_layer, ((0, -size % 64), (0, -size % 64), (0, 0)), mode="edge")).permute(2, 0, 1)[None].float().div(255).to(device),
-                     1, codec_model=codec.model, rate=0, glyph=None, words=dec.layout.words, recognizer=recognizer)
-img = torch.from_numpy(np.pad(result.image, ((0, -size % 64), (0, -size % 64), (0, 0)), mode="edge")).permute(2, 0, 1)[None].float().div(255).to(device)
+target = pad_layers(dec.image_layer, None)[0].to(device)
+judge, _ = make_guidance(GuidanceConfig(ocr_start=0.0), target, None, dec.layout, codec, 1, recognizer, 1)
+img = pad_layers(result.image, None)[0].to(device)
 with torch.no_grad():
-    rc = float(judge.recompression_loss(img))
-    ocr = float(judge.ocr_loss(img)) if len(dec.layout) else float("nan")
+    rc = float(judge.term("recompression").loss(img))
+    ocr = float(judge.term("ocr").loss(img)) if len(dec.layout) else float("nan")
 mse = float(((result.image.astype(np.float64) - dec.image_layer) ** 2).mean())
 peak = (torch.cuda.max_memory_allocated() / 2**20) if device.startswith("cuda") else \
     resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -53,7 +53,7 @@ if {model!r}:
     backbone = DiffusersBackbone.load({model!r})
     cfg = RenderConfig(steps={steps}, guidance=GuidanceConfig(ocr_weight=0.0))
     timed("render_diffusion", lambda: render_diffusion(backbone, decoded, layout, glyph, cfg,
-                                                       codec_model=getattr(codec, "model", None), rate={quality} - 1))
+                                                       codec=codec, quality={quality}))
 t["words"] = len(layout); t["bytes"] = len(data) + len(bits)
 t["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(t))

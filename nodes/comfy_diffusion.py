@@ -20,24 +20,24 @@ from comfy.ldm.modules.diffusionmodules.openaimodel import ResBlock
 from picd_core import PicdError
 from picd_core.diffusion.adaptor import FORMAT as ADAPTOR_FORMAT
 from picd_core.diffusion.adaptor import PicdAdaptor
-from picd_core.diffusion.guidance import GuidanceConfig, PicdGuidance, make_autograd_safe
-from picd_core.diffusion.render import PAD_MULTIPLE
-from picd_core.diffusion.sampling import guided_ancestral_sample
-from picd_core.image_codecs import get_codec
+from picd_core.diffusion.autograd import make_autograd_safe
+from picd_core.diffusion.guidance import GuidanceConfig
+from picd_core.diffusion.render import codec_for_file, make_guidance, pad_layers
+from picd_core.diffusion.sampling import denoise_tail, guided_ancestral_sample
 
-from .logic import NodeInputError
+from .logic import NodeInputError, images_to_arrays
 
 WRAPPER_KEY = "picd_adaptor"
 FEATURES_KEY = "picd_adaptor_features"
 
 
 def is_adaptor_file(path: str) -> bool:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(path, framework="pt") as f:
             return (f.metadata() or {}).get("format") == ADAPTOR_FORMAT
-    except Exception:  # unreadable or not safetensors: simply not offered
+    except (SafetensorError, OSError):  # unreadable or not safetensors: simply not offered
         return False
 
 
@@ -62,17 +62,14 @@ def unet_resblocks(diffusion_model: torch.nn.Module) -> list[torch.nn.Module]:
     return blocks
 
 
-def _padded_image(image: torch.Tensor) -> torch.Tensor:
-    """[B,H,W,C] → [B,3,H',W'] padded (edge) to the VAE/codec multiple."""
-    x = image[..., :3].movedim(-1, 1).float()
-    pad_h, pad_w = -x.shape[2] % PAD_MULTIPLE, -x.shape[3] % PAD_MULTIPLE
-    return torch.nn.functional.pad(x, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else x
-
-
-def _padded_glyph(glyph: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """IMAGE glyph [B,H,W,C] → [B,1,H',W'] padded with paper white to the size of `like` (a padded X̄)."""
-    return torch.nn.functional.pad(glyph[..., :1].movedim(-1, 1).float(),
-                                   (0, like.shape[3] - glyph.shape[2], 0, like.shape[2] - glyph.shape[1]), value=1.0)
+def _padded_layers(image: torch.Tensor, glyph: torch.Tensor | None, node: str
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """IMAGE X̄ [B,H,W,C] (+ IMAGE glyph) → [B,3,H',W'] (+ [B,1,H',W']), padded by the renderer's one rule."""
+    arrays = images_to_arrays(image, node)
+    glyphs = [a[..., 0] for a in images_to_arrays(glyph, node)] if glyph is not None else [None] * len(arrays)
+    pairs = [pad_layers(a, g) for a, g in zip(arrays, glyphs)]
+    x_bar = torch.cat([x for x, _ in pairs])
+    return x_bar, (torch.cat([g for _, g in pairs]) if glyph is not None else None)
 
 
 def _encode_scaled(vae, model, image01: torch.Tensor) -> torch.Tensor:
@@ -95,11 +92,8 @@ def apply_adaptor(model, adaptor: PicdAdaptor, vae, image: torch.Tensor, strengt
     except PicdError as exc:
         raise NodeInputError(f"{node}: {exc}") from None
     slot_of = {id(b): i for i, b in enumerate(blocks)}
-    x_bar = _padded_image(image)
+    x_bar, glyph_t = _padded_layers(image, glyph if adaptor.config.use_glyph else None, node)
     latent = _encode_scaled(vae, model, x_bar)
-    glyph_t = None
-    if glyph is not None and adaptor.config.use_glyph:
-        glyph_t = _padded_glyph(glyph, x_bar)
 
     def diffusion_wrapper(executor, x, timesteps, context, y, control, transformer_options, **kwargs):
         device = x.device
@@ -141,8 +135,7 @@ def guided_sample(model, positive, negative, vae, bitstream, image: torch.Tensor
                                  f"{picd.width}x{picd.height}; connect the matching PICD MLIC Decode output")
         layout = text_layout[i] if text_layout is not None and picd.mode == "screen" else None
         glyph_i = glyph[i:i + 1] if glyph is not None and picd.mode == "screen" else None
-        the_codec = codec.codec if codec is not None and codec.codec.name == picd.image_codec else \
-            get_codec(picd.image_codec)
+        the_codec = codec_for_file(picd.image_codec, codec.codec if codec is not None else None)
         latent, out, report = _sample_one(model, positive, negative, vae, picd, the_codec, image[i:i + 1], layout,
                                           glyph_i, seed + i, steps, cfg, denoise, guidance_config)
         latents.append(latent)
@@ -153,28 +146,20 @@ def guided_sample(model, positive, negative, vae, bitstream, image: torch.Tensor
 
 def _sample_one(model, positive, negative, vae, picd, codec, image, layout, glyph, seed, steps, cfg, denoise,
                 guidance_config):
-    x_bar = _padded_image(image)
+    x_bar, glyph_t = _padded_layers(image, glyph, "PICD OCR-Guided Sampler")
     raw_latent = vae.encode(x_bar.movedim(1, -1))
     raw_latent = comfy.sample.fix_empty_latent_channels(model, raw_latent)
     noise = comfy.sample.prepare_noise(raw_latent, seed)
     sampling = model.get_model_object("model_sampling")
-    total = max(steps, int(round(steps / denoise)))
-    sigmas = comfy.samplers.calculate_sigmas(sampling, "normal", total)[-(steps + 1):].cpu()
+    sigmas = denoise_tail(lambda n: comfy.samplers.calculate_sigmas(sampling, "normal", n), steps, denoise).cpu()
     records_out: list = []
-    notes = []
-
-    codec_model = getattr(codec, "model", None)
-    if codec_model is None and guidance_config.recompression_weight > 0:
-        notes.append(f"codec {codec.name} has no differentiable model: re-compression guidance off")
+    notes: list[str] = []
     recognizer = None
     if layout is not None and len(layout) and guidance_config.ocr_weight > 0:
         from picd_core.diffusion.recognizer import load_recognizer
 
         with torch.inference_mode(False):
             recognizer = load_recognizer(device=str(comfy.model_management.get_torch_device()))
-    glyph_t = None
-    if glyph is not None:
-        glyph_t = _padded_glyph(glyph, x_bar)
 
     def sample_fn(model_k, x, sigmas, extra_args=None, callback=None, disable=None):
         base = model_k.inner_model.inner_model
@@ -182,15 +167,15 @@ def _sample_one(model, positive, negative, vae, picd, codec, image, layout, glyp
         decoder = vae.first_stage_model
         device = x.device
         # Weights loaded under inference mode cannot take part in autograd; ordinary copies of the same values.
-        for module in (base.diffusion_model, decoder, codec_model, recognizer):
+        # (The codec's differentiable model is a fresh copy made outside inference mode by the codec itself.)
+        for module in (base.diffusion_model, decoder, recognizer):
             if module is not None:
                 make_autograd_safe(module)
         with torch.inference_mode(False):
-            cm = codec_model.to(device) if codec_model is not None else None
-            guidance = PicdGuidance(guidance_config, x_bar.to(device), steps, codec_model=cm,
-                                    rate=picd.image_quality - 1, glyph=None if glyph_t is None else glyph_t.to(device),
-                                    words=layout.words if layout is not None else [], recognizer=recognizer,
-                                    seed=seed)
+            guidance, why_off = make_guidance(guidance_config, x_bar.to(device),
+                                              None if glyph_t is None else glyph_t.to(device), layout, codec,
+                                              picd.image_quality, recognizer, steps, seed)
+        notes.extend(why_off)
         extra_args = extra_args or {}
 
         def denoise_fn(xi, sigma):

@@ -18,13 +18,15 @@ from PIL import Image, ImageDraw
 from picd_core import (PicdError, PicdFile, TextLayout, decode_picd, decode_text_layer, encode_image,
                        encode_text_layer, glyph_checksum, render_glyph)
 from picd_core.glyph import composite_text
-from picd_core.text_render import render_text
-from picd_core.image_codecs import ImageCodec, get_codec
+from picd_core.image_codecs import ImageCodec, available_codecs, get_codec
 from picd_core.metrics import bits_per_pixel
 from picd_core.ocr import OcrConfig, extract_layout
+from picd_core.text_render import render_text
 
 Progress = Callable[[int, int], None]  # (done, total)
-BUILTIN_CODECS = ("mlic (built-in)", "webp", "avif", "jpeg")
+# Saved workflows store the choice's label; the learned codec's says its weights are the shipped ones (weights files
+# from models/picd are offered beside it).
+_LABELS = {"mlic": "mlic (built-in)"}
 
 
 class NodeInputError(PicdError):
@@ -116,21 +118,26 @@ def glyph_render(text_layout: list[TextLayout], reference_image: torch.Tensor | 
 
 
 # ------------------------------------------------------------------------------------------------ codec
+def registered_codec_choices() -> dict[str, str]:
+    """Label -> codec name for every codec in the registry, the default first (unavailable ones too: choosing one
+    then says why it cannot run, and a workflow's saved choice stays valid on every machine)."""
+    return {_LABELS.get(name, name): name for name in available_codecs()}
+
+
 def codec_choices(model_files: list[str]) -> list[str]:
-    return list(BUILTIN_CODECS) + [f for f in model_files if f.endswith(".safetensors")]
+    return list(registered_codec_choices()) + [f for f in model_files if f.endswith(".safetensors")]
 
 
 def load_codec(codec: str, resolve_model_file: Callable[[str], str] | None = None, device: str = "cpu"):
     """device: where the learned codec's transforms run (its entropy coding always runs on the CPU)."""
     node = "PICD Codec Loader"
-    if codec == BUILTIN_CODECS[0]:
-        if device == "cpu":
-            return (CodecHandle(codec, get_codec("mlic")),), None
+    registered = registered_codec_choices()
+    if registered.get(codec) == "mlic" and device != "cpu":
         from picd_core.mlic.codec import builtin_codec
 
         return (CodecHandle(codec, builtin_codec(device)),), None
-    if codec in BUILTIN_CODECS:
-        return (CodecHandle(codec, get_codec(codec)),), None
+    if codec in registered:
+        return (CodecHandle(codec, get_codec(registered[codec])),), None
     if resolve_model_file is None:
         raise NodeInputError(f"{node}: unknown codec {codec!r}")
     from picd_core.mlic.codec import MlicCodec

@@ -104,8 +104,8 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
     ),
     NodeSpec(
         "PICD_CodecLoader", "PICD Codec Loader", f"{CATEGORY}/codec",
-        "Loads the image-layer codec: the learned glyph-conditioned MLIC codec (built-in weights or a file in "
-        "models/picd) or a classical codec (WebP, AVIF, JPEG).",
+        "Loads the image-layer codec: the learned glyph-conditioned codec mlic (ELIC-style; built-in weights or a "
+        "file in models/picd) or a classical codec (WebP, AVIF, JPEG).",
         "load_codec",
         inputs=(Socket("codec", "COMBO", "mlic (built-in) is the default learned codec", options=None,
                        dynamic_options=CODEC_CHOICES_PROVIDER),),

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from . import __version__
@@ -21,7 +22,7 @@ from .pipeline import ENCODE_MODES, RENDER_MODES, decode_picd, encode_image, enc
 EXIT_ERROR = 2
 
 
-MODEL_SIZES = ("default", "large", "tiny")  # presets of picd_core.mlic.model.MlicConfig.preset
+MODEL_SIZES = ("default", "large", "tiny")  # presets of picd_core.mlic.elic.ElicConfig.preset
 
 
 def _progress(args: argparse.Namespace):
@@ -221,21 +222,22 @@ def cmd_screens(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .eval.runner import EvalConfig, evaluate, plot_rd, summarise
+    from .eval.runner import EvalConfig, evaluate, patch_fid_scores, plot_rd, summarise
 
     out = Path(args.output)
     if out.suffix != ".json":
         raise PicdError("-o must name a .json file")
     renders = args.render or ["none"]
-    cfg = EvalConfig(data=args.data, codec=args.codec, qualities=args.quality, renders=renders,
+    codec_name = args.codec or default_codec_name()
+    cfg = EvalConfig(data=args.data, codec=codec_name, qualities=args.quality, renders=renders,
                      judges=[j for j in (args.judge or ["tesseract", "rapidocr"]) if j != "none"], mode=args.mode, screens=args.screens,
                      limit=args.limit, perceptual=not args.no_perceptual, deep=args.deep or [])
     renderer = _diffusion_renderer(args) if "diffusion" in renders else None
     out.parent.mkdir(parents=True, exist_ok=True)
-    records = evaluate(cfg, out.with_name(out.stem + ".partial.jsonl"), renderer, progress=_progress(args))
-    from .image_codecs import get_codec
-
-    curves = summarise(records, cfg, get_codec(args.codec).name)
+    cache = out.with_name(out.stem + ".partial.jsonl")
+    records = evaluate(cfg, cache, renderer, progress=_progress(args))
+    set_metrics = {"patch-fid": patch_fid_scores(cfg, cache, records)} if "fid" in cfg.deep else None
+    curves = summarise(records, cfg, codec_name, set_metrics)
     written = []
     for render, curve in curves.items():
         path = out if len(curves) == 1 else out.with_name(f"{out.stem}-{render}.json")
@@ -301,7 +303,7 @@ def cmd_train_render(args: argparse.Namespace) -> int:
 
 def cmd_train_codec(args: argparse.Namespace) -> int:
     from .data import natural_images_dir
-    from .mlic.model import MlicConfig
+    from .mlic.elic import ElicConfig
     from .mlic.train import TrainConfig, train
 
     dirs = [Path(d) for d in args.data] if args.data else []
@@ -310,7 +312,7 @@ def cmd_train_codec(args: argparse.Namespace) -> int:
     for d in dirs:
         if not d.is_dir():
             raise PicdError(f"training folder not found: {d}")
-    model_cfg = MlicConfig.preset(args.size)
+    model_cfg = ElicConfig.preset(args.size)
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch, crop=args.crop, lr=args.lr, device=args.device,
                       checkpoint_every=args.checkpoint_every, screen_pool=args.screen_pool, seed=args.seed)
     path = train(args.output, dirs, model_cfg, cfg, resume=args.resume,
@@ -422,8 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--screens", type=int, default=12, help="size of the generated-screen set")
     p.add_argument("--limit", type=int, default=None, help="only the first N images")
     p.add_argument("--no-perceptual", action="store_true", help="skip GMSD/VIFp/HaarPSI")
-    p.add_argument("--deep", nargs="+", choices=("lpips", "dists", "clip"),
-                   help="deep perceptual metrics; their weights come from PICD_*_WEIGHTS / PICD_CLIP_MODEL or a download")
+    p.add_argument("--deep", nargs="+", choices=("lpips", "dists", "clip", "fid"),
+                   help="deep perceptual metrics (fid: patch FID per curve); their weights come from "
+                        "PICD_*_WEIGHTS / PICD_CLIP_MODEL or a download")
     p.add_argument("-o", "--output", required=True, help="results .json (one file per render: NAME-RENDER.json)")
     p.add_argument("--plot", help="RD plot (.png)")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -493,6 +496,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except PicdError as exc:
+        if os.environ.get("PICD_DEBUG"):  # the chain: the internal exception this error was raised from, if any
+            traceback.print_exc()
         print(f"picd: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -23,8 +23,6 @@ FONT_DIR = Path(__file__).parent / "assets" / "fonts"
 GLYPH_FONT = FONT_DIR / "DejaVuSans.ttf"
 GLYPH_FONT_SHA256 = "abdc775b21b1bc470d50c97e790d276f2054b7504e56e5bd3e64f48d68582322"
 RENDER_SIZE = 256
-# Bumped whenever the renderer's output can change; stored nowhere but compared through the glyph checksum.
-RENDERER_VERSION = 1
 
 
 @lru_cache(maxsize=1)

@@ -99,7 +99,8 @@ def encode_image(
     edit: TextEdit | None = None,
     image_scale: int = 1,
 ) -> EncodeResult:
-    """Code an image into a PicdFile. In screen mode the text layer comes from `layout` if given, else from OCR.
+    """Code an image into a PicdFile. In screen mode the text layer comes from `layout` if given, else from OCR;
+    in auto mode a given layout with words means screen mode (OCR's confidence rule applies only to OCR layouts).
 
     `codec` is a registered name or an ImageCodec instance (e.g. the learned codec with other weights).
     With `redraw` (screen mode) the words the decoder can redraw better than the image layer keeps them are removed
@@ -120,13 +121,15 @@ def encode_image(
     if image_scale != 1 and image_codec.uses_glyph:
         raise InvalidInputError(f"codec {image_codec.name!r} conditions on the full-size glyph: use image_scale 1")
     timings: dict[str, float] = {}
+    given_layout = layout is not None
     if layout is None and mode != "natural":
         t0 = time.perf_counter()
         layout = extract_layout(rgb, ocr_config)
         timings["ocr"] = time.perf_counter() - t0
         say(f"OCR: {len(layout)} words in {timings['ocr']:.2f} s")
     if mode == "auto":
-        mode = choose_mode(layout)
+        # A layout the caller gave is ground truth without OCR confidences: use it whenever it has words.
+        mode = ("screen" if len(layout) else "natural") if given_layout else choose_mode(layout)
         say(f"mode: {mode}")
     text_bytes = glyph = glyph_crc = None
     coded = rgb

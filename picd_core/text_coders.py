@@ -136,6 +136,11 @@ def encode_best(data: bytes, only: str | None = None) -> tuple[int, bytes]:
     return min(((c.id, c.encode(data)) for c in candidates), key=lambda item: (len(item[1]), item[0]))
 
 
+# pyppmd raises SystemError (not only ValueError) on some corrupt streams, so it is listed on purpose.
+_CORRUPT_ERRORS = (zlib.error, lzma.LZMAError, ValueError, EOFError, RuntimeError, SystemError) + (
+    (_brotli.error,) if _brotli is not None else ())
+
+
 def decode(coder_id: int, payload: bytes) -> bytes:
     coder = TEXT_CODERS.get(coder_id)
     if coder is None:
@@ -146,7 +151,5 @@ def decode(coder_id: int, payload: bytes) -> bytes:
         )
     try:
         return coder.decode(payload)
-    except BitstreamError:
-        raise
-    except Exception as exc:  # the C libraries raise their own types on corrupt input
-        raise BitstreamError(f"{coder.name} text payload is corrupt ({exc.__class__.__name__})") from None
+    except _CORRUPT_ERRORS as err:  # what the C libraries raise on corrupt input; anything else is a bug
+        raise BitstreamError(f"{coder.name} text payload is corrupt ({err.__class__.__name__}: {err})") from err

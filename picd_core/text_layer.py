@@ -31,7 +31,6 @@ _MAX_PALETTE = 1 << 12
 ORDER_BITS = 3
 # Geometry fields in stream order; each gets its own exp-Golomb order.
 FIELDS = ("line_gap", "line_height", "line_x", "word_gap", "word_width", "word_dy", "word_dh")
-_SIGNED = {"line_gap", "line_height", "line_x", "word_gap", "word_width", "word_dy", "word_dh"}
 # Prior for the width predictor: a character is about 0.55 line-heights wide (Latin fonts), as a fraction.
 _WIDTH_PRIOR = (55, 100)
 _GAP_PRIOR = (30, 100)

@@ -84,3 +84,36 @@ def test_errors_are_one_line(tmp_path):
 def test_screens_command_writes_images_and_ground_truth(tmp_path):
     picd("screens", "-o", tmp_path, "--count", "2", "--width", "480", "--height", "320", "-q")
     assert len(list(tmp_path.glob("*.png"))) == 2 and len(list(tmp_path.glob("*.json"))) == 2
+
+
+def test_eval_without_codec_uses_the_default_codec(tmp_path):
+    from picd_core.image_codecs import default_codec_name
+    from picd_core.images import save_image
+
+    data = tmp_path / "images"
+    data.mkdir()
+    save_image(load_image(SAMPLE)[:96, :128], data / "crop.png")
+    picd("eval", "--data", data, "--quality", "1", "--mode", "natural", "--judge", "none", "--no-perceptual", "-q",
+         "-o", tmp_path / "r.json")
+    curve = json.loads((tmp_path / "r.json").read_text())
+    assert curve["name"] == f"PICD {default_codec_name()} render=none" and curve["results"]["quality"] == [1]
+
+
+def test_debug_shows_the_cause_of_an_error(tmp_path):
+    import os
+
+    good = tmp_path / "g.picd"
+    picd("encode", SAMPLE, "-o", good, "--mode", "natural", "--codec", "jpeg", "-q")
+    args = ["decode", good, "-o", tmp_path / "x.png", "--render", "diffusion", "--model", "no-such-org/no-such-model"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    run = [sys.executable, "-m", "picd_core.cli", *map(str, args)]
+    plain = subprocess.run(run, capture_output=True, text=True, env=env)
+    if "needs diffusers" in plain.stderr:
+        import pytest
+
+        pytest.skip("diffusers is not installed")
+    assert_one_line_error(plain, "could not load the diffusion model")
+    debug = subprocess.run(run, capture_output=True, text=True, env={**env, "PICD_DEBUG": "1"})
+    assert debug.returncode == 2
+    assert "direct cause of the following exception" in debug.stderr  # the hub's own error, then ours
+    assert debug.stderr.strip().splitlines()[-1].startswith("picd: error: could not load the diffusion model")

@@ -47,7 +47,7 @@ def _offline_and_clean(monkeypatch, tmp_path):
     for v in ENV_VARS:
         monkeypatch.delenv(v, raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.setattr(deep, "_package_file", lambda *a: None)
+    monkeypatch.setattr(deep.weights, "_package_file", lambda *a: None)
 
     def no_network(url, *a, **k):
         raise urllib.error.URLError("network disabled in tests")

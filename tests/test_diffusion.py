@@ -17,11 +17,13 @@ from picd_core.diffusion.adaptor import AdaptorConfig, PicdAdaptor, unet_slots  
 from picd_core.diffusion.diffusers_backend import DiffusersBackbone  # noqa: E402
 from picd_core.diffusion.guidance import GuidanceConfig  # noqa: E402
 from picd_core.diffusion.prompt import SCREEN_PREFIX, domain_prompt  # noqa: E402
-from picd_core.diffusion.render import RenderConfig, render_diffusion  # noqa: E402
+from picd_core.diffusion.render import DiffusionRenderer, RenderConfig, render_diffusion  # noqa: E402
 from picd_core.diffusion.sampling import NoiseSchedule, sd_alphas_cumprod  # noqa: E402
 from picd_core.diffusion.tiny import build_tiny_sd  # noqa: E402
 from picd_core.errors import InvalidInputError, RenderUnavailableError  # noqa: E402
 from picd_core.glyph import render_glyph  # noqa: E402
+from picd_core.image_codecs import get_codec  # noqa: E402
+from picd_core.pipeline import PicdFile, decode_picd, encode_image  # noqa: E402
 from picd_core.layout import TextLayout, Word  # noqa: E402
 
 
@@ -120,15 +122,34 @@ def test_domain_prompt_fits_the_token_limit(backbone):
     assert domain_prompt(TextLayout()) == ""
 
 
-def _render(backbone, small_screen, weight, mode="full", ocr=0.0, recognizer=None):
-    from picd_core.mlic.codec import builtin_codec
-
+def _render(backbone, small_screen, weight, mode="full", ocr=0.0, recognizer=None, codec="mlic"):
     image, layout, glyph = small_screen
-    codec = builtin_codec()
     config = RenderConfig(steps=3, seed=1, denoise=0.5, guidance=GuidanceConfig(
         recompression_weight=weight, ocr_weight=ocr, mode=mode, ocr_start=0.0))
-    return render_diffusion(backbone, image, layout, glyph, config, codec_model=codec.model, rate=0,
+    return render_diffusion(backbone, image, layout, glyph, config, codec=get_codec(codec), quality=1,
                             recognizer=recognizer)
+
+
+def test_rendering_never_moves_or_alters_the_registry_codec(backbone, small_screen):
+    image, layout, _ = small_screen
+    codec = get_codec("mlic")  # the instance every encode/decode in the process shares
+    before = encode_image(image, mode="screen", codec="mlic", quality=1, layout=layout).picd.to_bytes()
+    state = {k: (v.device, v.data_ptr(), v.requires_grad) for k, v in codec.model.named_parameters()}
+    copy = codec.differentiable_model("meta")  # another device: the codec's own model must stay on the CPU
+    assert all(p.device.type == "meta" and not p.requires_grad for p in copy.parameters())
+    result = DiffusionRenderer(backbone, config=RenderConfig(steps=2, denoise=0.5, guidance=GuidanceConfig(
+        recompression_weight=10.0, ocr_weight=0.0))).render(image, layout, small_screen[2], "screen", codec=codec)
+    assert result.records and "recompression" in result.records[0].losses
+    assert {k: (v.device, v.data_ptr(), v.requires_grad) for k, v in codec.model.named_parameters()} == state
+    picd = encode_image(image, mode="screen", codec="mlic", quality=1, layout=layout).picd
+    assert picd.to_bytes() == before
+    decode_picd(PicdFile.from_bytes(before))  # still decodes (a moved entropy model made this fail as "corrupt")
+
+
+def test_a_codec_without_a_differentiable_model_turns_recompression_off_with_a_note(backbone, small_screen):
+    result = _render(backbone, small_screen, 50.0, codec="jpeg")
+    assert result.records == []
+    assert result.notes == ["codec jpeg has no differentiable model: re-compression guidance off"]
 
 
 def test_recompression_guidance_pulls_the_render_towards_the_decoded_image(backbone, small_screen):
@@ -145,7 +166,9 @@ def test_recompression_guidance_pulls_the_render_towards_the_decoded_image(backb
     assert guided.prompt.startswith(SCREEN_PREFIX)
 
 
-def test_ocr_guidance_runs_with_the_real_recogniser(backbone, small_screen):
+def test_ocr_term_runs_with_the_real_recogniser(backbone, small_screen):
+    # Shows only that the OCR term plugs into the sampler with finite losses: the backbone has random weights, so no
+    # recogniser (the optimised one or an independent one) could judge legibility here.
     pytest.importorskip("easyocr_en_models")
     from picd_core.diffusion.recognizer import load_recognizer
 
@@ -221,3 +244,24 @@ def test_lora_training_writes_a_standard_lora_that_diffusers_loads(tmp_path, tin
     assert (tuned.denoiser(context)(x, sigma) - base.denoiser(context)(x, sigma)).abs().max() > 1e-5
     with pytest.raises(RenderUnavailableError, match="LoRA file not found"):
         DiffusersBackbone.load(tiny_sd, lora=tmp_path / "none.safetensors")
+
+
+def test_a_registered_guidance_term_joins_the_sum(backbone, small_screen, monkeypatch):
+    from picd_core.diffusion.guidance import GuidanceTerm, base
+
+    class Darker(GuidanceTerm):  # a term as CONTRIBUTING.md describes: a loss, a weight and a step range
+        name = "darker"
+
+        def loss(self, image):
+            return image.mean() * 100
+
+    monkeypatch.setitem(base._FACTORIES, "darker", lambda config, ctx: Darker(config.weight("darker"), 0.5, 1.0))
+    image, layout, glyph = small_screen
+    config = RenderConfig(steps=4, seed=1, denoise=0.5, guidance=GuidanceConfig(
+        recompression_weight=0.0, ocr_weight=0.0, extra_weights={"darker": 1.0}))
+    result = render_diffusion(backbone, image, layout, glyph, config)
+    assert [r.step for r in result.records] == [2, 3]  # active from half-way only
+    assert all(set(r.losses) == {"darker"} and r.grad_norm > 0 for r in result.records)
+    off = render_diffusion(backbone, image, layout, glyph, RenderConfig(steps=4, seed=1, denoise=0.5,
+                           guidance=GuidanceConfig(recompression_weight=0.0, ocr_weight=0.0)))
+    assert off.records == [] and result.image.mean() < off.image.mean()

@@ -111,3 +111,24 @@ def test_eval_with_diffusion_rendering_on_a_tiny_model(tmp_path):
     assert out.returncode == 0, out.stderr
     curve = json.loads((tmp_path / "r.json").read_text())
     assert curve["name"] == "PICD mlic render=diffusion" and len(curve["results"]["psnr-rgb"]) == 1
+
+
+def test_patch_fid_per_curve_survives_a_resumed_run(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from picd_core.eval import runner
+    from picd_core.metrics import deep
+
+    # A stand-in for the Inception (its weights are not available offline): pooled colours as 12-d features.
+    monkeypatch.setattr(deep, "load_fid_inception", lambda: lambda x: torch.nn.functional.adaptive_avg_pool2d(
+        x, 2).flatten(1))
+    cfg = runner.EvalConfig(data="screens", screens=2, screen_size=(512, 320), codec="jpeg", qualities=[5, 90],
+                            judges=[], perceptual=False, deep=["fid"])
+    cache = tmp_path / "r.partial.jsonl"
+    records = runner.evaluate(cfg, cache)
+    first = runner.patch_fid_scores(cfg, cache, records)
+    assert set(first) == {("none", 5), ("none", 90)}
+    assert first[("none", 5)] > first[("none", 90)] >= 0  # coarser quantisation, farther from the originals
+    resumed = runner.evaluate(cfg, cache)  # everything comes from the cache; the features from the .fid folder
+    assert runner.patch_fid_scores(cfg, cache, resumed) == first
+    curve = runner.summarise(resumed, cfg, "jpeg", {"patch-fid": first})["none"]
+    assert curve["results"]["patch-fid"] == [first[("none", 5)], first[("none", 90)]]

@@ -14,7 +14,7 @@ pytest.importorskip("safetensors")
 from picd_core.errors import BitstreamError, CodecUnavailableError, UnsupportedBitstreamError  # noqa: E402
 from picd_core.mlic.checkpoint import load_model, save_model, sha256_file  # noqa: E402
 from picd_core.mlic.codec import MlicCodec  # noqa: E402
-from picd_core.mlic.model import GlyphMLIC, MlicConfig  # noqa: E402
+from picd_core.mlic.elic import GlyphELIC, ElicConfig  # noqa: E402
 
 TINY = dict(channels=16, latent_channels=32, slices=(8, 8, 16), glyph_channels=8, entropy_hidden=16,
             context_channels=8, lambdas=(0.001, 0.01))
@@ -23,7 +23,7 @@ TINY = dict(channels=16, latent_channels=32, slices=(8, 8, 16), glyph_channels=8
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    m = GlyphMLIC(MlicConfig(**TINY))
+    m = GlyphELIC(ElicConfig(**TINY))
     with torch.no_grad():  # a random but non-trivial model: scale the latent up so symbols are not all zero
         m.gain.mul_(20)
         m.gain[0].mul_(0.3)  # rate level 1 quantises more coarsely
@@ -70,7 +70,7 @@ def test_empty_glyph_is_exactly_unconditional(model):
 
 def test_fresh_glyph_projections_are_zero_initialised():
     torch.manual_seed(1)
-    m = GlyphMLIC(MlicConfig(**TINY)).eval()
+    m = GlyphELIC(ElicConfig(**TINY)).eval()
     x, glyph = _inputs()
     ink = m.ink(glyph, x)
     with torch.no_grad():
@@ -145,6 +145,25 @@ def test_codec_tiles_and_payload_validation(weights):
         codec.decode(payload, 192, 128, 7, None)
 
 
+def test_differentiable_model_is_a_private_autograd_ready_copy(weights):
+    with torch.inference_mode():  # as ComfyUI loads a codec inside a node
+        codec = MlicCodec(weights)
+    assert next(codec.model.parameters()).is_inference()
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (64, 128, 3), dtype=np.uint8)
+    decoded = codec.decode(codec.encode(image, 2, None), 128, 64, 2, None)
+    model = codec.differentiable_model("cpu")
+    assert not any(t.is_inference() for t in [*model.parameters(), *model.buffers()])
+    assert all(p.data_ptr() != q.data_ptr() for p, q in zip(model.parameters(), codec.model.parameters()))
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255).requires_grad_(True)
+    approx = model(x, None, 2)
+    approx.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    # The straight-through forward stands in for the real round trip (measured: mean abs difference 0.001).
+    real = torch.from_numpy(decoded).permute(2, 0, 1)[None].float().div(255)
+    assert float((approx.detach().clamp(0, 1) - real).abs().mean()) < 0.02
+
+
 def test_weights_hash_is_verified(weights, tmp_path):
     good = sha256_file(weights)
     load_model(weights, expected_sha256=good)
@@ -188,12 +207,12 @@ def test_toy_training_lowers_the_loss_resumes_and_exports(tmp_path):
     from picd_core.mlic.train import TrainConfig, train
 
     cfg = TrainConfig(steps=40, batch_size=4, crop=64, lr=1e-3, checkpoint_every=20, screen_pool=2)
-    train(tmp_path / "run", [], MlicConfig(**TINY), cfg, log=lambda m: None)
+    train(tmp_path / "run", [], ElicConfig(**TINY), cfg, log=lambda m: None)
     history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
     first_loss = history[0]["loss"]
     cfg2 = TrainConfig(steps=80, batch_size=4, crop=64, lr=1e-3, checkpoint_every=20, screen_pool=2)
     logs = []
-    train(tmp_path / "run", [], MlicConfig(**TINY), cfg2, resume=True, log=logs.append)
+    train(tmp_path / "run", [], ElicConfig(**TINY), cfg2, resume=True, log=logs.append)
     assert logs[0] == "resuming from step 40"
     history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
     assert history[-1]["step"] == 80 and history[-1]["loss"] < first_loss

@@ -93,3 +93,22 @@ def test_mixed_sizes_cannot_form_a_batch(webp):
 def test_codec_choices_list_builtins_then_weight_files():
     choices = logic.codec_choices(["mine.safetensors", "notes.txt"])
     assert choices[0] == "mlic (built-in)" and choices[-1] == "mine.safetensors" and "notes.txt" not in choices
+
+
+def test_codec_choices_come_from_the_registry(monkeypatch):
+    from picd_core.image_codecs import base
+
+    class Raw(base.ImageCodec):
+        name, quality_range, default_quality = "raw-test", (0, 0), 0
+
+        def encode(self, image, quality, glyph=None):
+            return image.tobytes()
+
+        def decode(self, data, width, height, quality, glyph=None):
+            return np.frombuffer(data, np.uint8).reshape(height, width, 3)
+
+    monkeypatch.setitem(base._REGISTRY, "raw-test", (Raw, lambda: None, 5000))
+    choices = logic.codec_choices([])
+    assert choices[:4] == ["mlic (built-in)", "webp", "avif", "jpeg"] and choices[-1] == "raw-test"
+    (handle,), _ = logic.load_codec("raw-test")
+    assert isinstance(handle.codec, Raw)

@@ -45,13 +45,18 @@ def test_ocr_word_accuracy_on_clean_generated_screens(photo_dir):
 
 
 @needs_tesseract
-def test_ocr_boxes_match_ground_truth(screen):
+def test_ocr_boxes_match_ground_truth(photo_dir):
+    screen = generate_screen(11, 800, 600, kind="document", photo_dir=photo_dir)  # 59 words with repeats
     layout = extract_layout(screen.image)
-    truth = {w.text: w for w in screen.layout.words}
-    matched = [(w, truth[w.text]) for w in layout.words if w.text in truth]
-    assert len(matched) > 10
-    errors = [abs(a.x - b.x) + abs(a.y - b.y) for a, b in matched]
-    assert np.median(errors) <= 4
+    truth: dict[str, list] = {}
+    for w in screen.layout.words:  # every copy of a repeated word ("the", "OK", …) keeps its own box
+        truth.setdefault(w.text, []).append(w)
+    assert any(len(copies) > 1 for copies in truth.values())  # the case a text → box dict got wrong
+    # Each OCR word is matched to the nearest ground-truth copy of the same text.
+    errors = [min(abs(w.x - t.x) + abs(w.y - t.y) for t in truth[w.text]) for w in layout.words if w.text in truth]
+    assert len(errors) > 10
+    # Measured: median 1, 90th percentile 1 px (a text → box dict gave a 90th percentile of 363 px here).
+    assert np.median(errors) <= 4 and np.percentile(errors, 90) <= 8, sorted(errors)
 
 
 @needs_tesseract

@@ -251,7 +251,7 @@ class PicdAdaptor(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> "PicdAdaptor":
-        from safetensors import safe_open
+        from safetensors import SafetensorError, safe_open
         from safetensors.torch import load_file
 
         path = Path(path)
@@ -260,8 +260,8 @@ class PicdAdaptor(nn.Module):
         try:
             with safe_open(str(path), framework="pt") as f:
                 metadata = dict(f.metadata() or {})
-        except Exception as exc:  # safetensors raises its own error types for non-safetensors files
-            raise RenderUnavailableError(f"{path.name} is not a safetensors file ({exc})") from None
+        except (SafetensorError, OSError) as err:  # what safetensors raises for a file that is not one of its own
+            raise RenderUnavailableError(f"{path.name} is not a safetensors file ({err})") from err
         if metadata.get("format") != FORMAT:
             raise RenderUnavailableError(f"{path.name} is not a PICD adaptor (format {metadata.get('format')!r}); "
                                          "pick a file written by `picd train-adaptor`")

@@ -8,9 +8,18 @@ from pathlib import Path
 
 import torch
 
-from ..errors import InvalidInputError, RenderUnavailableError
+from ..errors import RenderUnavailableError
 from .adaptor import PicdAdaptor
 from .sampling import NoiseSchedule, sd_alphas_cumprod
+
+try:
+    from safetensors import SafetensorError
+except ImportError:  # diffusers needs safetensors; without it nothing below loads anyway
+    SafetensorError = OSError
+
+# What loading a model or LoRA raises for bad input: offline hub or missing files (OSError), configs or keys that do
+# not fit (ValueError, KeyError, RuntimeError for shape mismatches), corrupt safetensors. Anything else is a bug.
+_LOAD_ERRORS = (OSError, ValueError, KeyError, RuntimeError, SafetensorError)
 
 
 def _require_diffusers():
@@ -66,13 +75,11 @@ class DiffusersBackbone:
             else:
                 pipe = StableDiffusionPipeline.from_pretrained(ref, safety_checker=None,
                                                                requires_safety_checker=False)
-        except RenderUnavailableError:
-            raise
-        except Exception as exc:  # diffusers/hub raise many types (offline, missing files, bad configs)
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        except _LOAD_ERRORS as err:  # offline hub, missing or unreadable files, configs that do not fit
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise RenderUnavailableError(
                 f"could not load the diffusion model {ref!r}: {first} — pass a local diffusers folder "
-                "(or a Hugging Face id on a machine with internet)") from None
+                "(or a Hugging Face id on a machine with internet)") from err
         if getattr(pipe.unet.config, "addition_embed_type", None) is not None:
             raise RenderUnavailableError("this backbone (SDXL-style added conditioning) is supported in ComfyUI "
                                          "but not yet by the CLI renderer; use an SD 1.x/2.x model")
@@ -190,11 +197,7 @@ def load_lora_into(pipe, lora: str | os.PathLike, scale: float = 1.0) -> None:
     try:
         pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name="picd_domain")
         pipe.set_adapters(["picd_domain"], adapter_weights=[scale])
-    except Exception as exc:
-        raise RenderUnavailableError(f"could not load LoRA {path.name}: {str(exc).splitlines()[0]} — pass a LoRA "
-                                     "trained for this model family (SD 1.x vs 2.x)") from None
+    except _LOAD_ERRORS as err:  # unreadable file, unknown keys, shapes of another model family
+        raise RenderUnavailableError(f"could not load LoRA {path.name}: {(str(err) or type(err).__name__).splitlines()[0]}"
+                                     " — pass a LoRA trained for this model family (SD 1.x vs 2.x)") from err
 
-
-def check_size(height: int, width: int, multiple: int) -> None:
-    if height % multiple or width % multiple:
-        raise InvalidInputError(f"render size {width}x{height} must be a multiple of {multiple}")

@@ -23,7 +23,7 @@ def add_lora(unet: torch.nn.Module, rank: int = 256, alpha: float | None = None,
     try:
         from peft import LoraConfig
     except ImportError:
-        raise RenderUnavailableError("LoRA training needs peft: pip install 'picd[train]'") from None
+        raise RenderUnavailableError("LoRA training needs peft: pip install 'picd[diffusion]'") from None
     config = LoraConfig(r=rank, lora_alpha=alpha if alpha is not None else rank, init_lora_weights="gaussian",
                         target_modules=targets or LORA_TARGETS)
     unet.requires_grad_(False)

@@ -45,20 +45,28 @@ class NoiseSchedule:
         w = ((low_v - log_sigma) / (low_v - high_v)).clamp(0, 1)
         return ((1 - w) * low + w * (low + 1)).to(sigma.device, torch.float32)
 
-    def sigmas_for(self, steps: int, denoise: float = 1.0) -> torch.Tensor:
-        """steps+1 sigmas, timesteps evenly spaced from the noisiest to t=0, then σ=0; denoise<1 keeps the tail
-        (img2img from a noised start, as ComfyUI's KSampler does)."""
-        if steps < 1:
-            raise ValueError("steps must be ≥ 1")
-        if not 0.0 < denoise <= 1.0:
-            raise ValueError("denoise must be in (0, 1]")
-        total = max(steps, int(round(steps / denoise)))
+    def full_sigmas(self, total: int) -> torch.Tensor:
+        """total+1 sigmas: timesteps evenly spaced from the noisiest to t=0, then σ=0."""
         t = torch.linspace(len(self.sigmas) - 1, 0, total, dtype=torch.float64)
         low, frac = t.floor().long(), t - t.floor()
         high = (low + 1).clamp(max=len(self.sigmas) - 1)
         sig = ((1 - frac) * self.log_sigmas[low] + frac * self.log_sigmas[high]).exp()
-        sig = torch.cat([sig, sig.new_zeros(1)])
-        return sig[-(steps + 1):].float()
+        return torch.cat([sig, sig.new_zeros(1)]).float()
+
+    def sigmas_for(self, steps: int, denoise: float = 1.0) -> torch.Tensor:
+        """steps+1 sigmas of the evenly spaced schedule; denoise<1 keeps its tail (see denoise_tail)."""
+        return denoise_tail(self.full_sigmas, steps, denoise)
+
+
+def denoise_tail(full_sigmas: Callable[[int], torch.Tensor], steps: int, denoise: float = 1.0) -> torch.Tensor:
+    """The last steps+1 sigmas of a schedule of round(steps/denoise) steps: img2img from a noised start, as
+    ComfyUI's KSampler does. full_sigmas(n) returns n+1 sigmas ending in 0 (the CLI's or ComfyUI's schedule)."""
+    if steps < 1:
+        raise ValueError("steps must be ≥ 1")
+    if not 0.0 < denoise <= 1.0:
+        raise ValueError("denoise must be in (0, 1]")
+    total = max(steps, int(round(steps / denoise)))
+    return full_sigmas(total)[-(steps + 1):]
 
 
 @dataclass

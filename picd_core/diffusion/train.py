@@ -45,7 +45,7 @@ class RenderTrainConfig:
     glyph_dropout: float = 0.15  # blank the glyph and prompt on this fraction of screens (one adaptor, both modes)
     prompt_dropout: float = 0.1
     screen_pool: int = 16
-    codec_weights: str | None = None  # GlyphMLIC weights for X̄; None = the shipped ones
+    codec_weights: str | None = None  # GlyphELIC weights for X̄; None = the shipped ones
     lora_rank: int = 256
     lora_alpha: float | None = None
     adaptor_channels: list[int] | None = None  # None = StableSR-sized for the backbone

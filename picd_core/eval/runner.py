@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 from ..data.paths import data_dir, image_files
 from ..data.screens import generate_screen
 from ..errors import InvalidInputError
-from ..image_codecs import get_codec
+from ..image_codecs import default_codec_name, get_codec
 from ..images import load_image
 from ..layout import TextLayout
 from ..metrics.image import MS_SSIM_MIN_SIDE, bits_per_pixel, ms_ssim, psnr
@@ -105,7 +106,8 @@ def _perceptual(reference: np.ndarray, decoded: np.ndarray) -> dict[str, float]:
     return out
 
 
-DEEP_METRICS = ("lpips", "dists", "clip")
+DEEP_METRICS = ("lpips", "dists", "clip", "fid")
+FID_PATCH = 256  # HiFiC's patch FID: 256 px crops on a grid and on the grid shifted by half a patch
 
 
 def _deep_scorers(names: list[str]) -> dict[str, Callable[[np.ndarray, np.ndarray], float]]:
@@ -131,10 +133,56 @@ def _deep_scorers(names: list[str]) -> dict[str, Callable[[np.ndarray, np.ndarra
     return scorers
 
 
+class _PatchFeatures:
+    """Inception features of every image's FID patches, kept as .npy files beside the cache so that a resumed run
+    still has the features of the images it measured before (patch FID is a set metric: computed per curve)."""
+
+    def __init__(self, folder: Path):
+        from ..metrics import deep
+
+        self.folder = folder
+        self.extractor = deep.load_fid_inception()  # a missing weights file fails here, before any work
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def path(self, image: str, quality: int | None = None, render: str | None = None) -> Path:
+        return self.folder / (f"{image}.ref.npy" if quality is None else f"{image}.q{quality}.{render}.npy")
+
+    def store(self, path: Path, pixels: np.ndarray) -> None:
+        from ..metrics import deep
+
+        if not path.is_file():
+            patches = deep.extract_patches(np.array(pixels), FID_PATCH)  # a copy: decoded arrays may be read-only
+            np.save(path, deep.image_features(patches, self.extractor) if len(patches) else np.zeros((0, 0)))
+
+
+def patch_fid_scores(cfg: EvalConfig, cache: Path, records: list[dict]) -> dict[tuple[str, int], float]:
+    """(render, quality) -> patch FID between the originals' and the decoded images' patches (needs --deep fid)."""
+    from ..metrics import deep
+
+    folder = _fid_folder(cache)
+    scores: dict[tuple[str, int], float] = {}
+    for render in cfg.renders:
+        for q in sorted({r["quality"] for r in records if r["render"] == render}):
+            names = sorted({r["image"] for r in records if r["render"] == render and r["quality"] == q})
+            ref = [np.load(folder / f"{n}.ref.npy") for n in names]
+            dec = [np.load(folder / f"{n}.q{q}.{render}.npy") for n in names]
+            ref, dec = [a for a in ref if a.size], [a for a in dec if a.size]
+            if sum(len(a) for a in ref) < 2:
+                raise InvalidInputError(f"patch FID needs at least 2 patches of {FID_PATCH} px; these images give "
+                                        f"{sum(len(a) for a in ref)} (use larger or more images, or drop --deep fid)")
+            stats = [deep.feature_statistics(np.concatenate(a)) for a in (ref, dec)]
+            scores[(render, q)] = deep.frechet_distance(*stats[0], *stats[1])
+    return scores
+
+
+def _fid_folder(cache: Path) -> Path:
+    return cache.with_name(cache.name.removesuffix(".jsonl") + ".fid")
+
+
 def evaluate(cfg: EvalConfig, cache: Path, renderer=None, progress: Callable[[str], None] | None = None) -> list[dict]:
     """Measure every (image, quality, render); returns the per-image records (cached in `cache`)."""
     say = progress or (lambda _m: None)
-    codec = get_codec(cfg.codec) if cfg.codec else get_codec(None)
+    codec = get_codec(cfg.codec or default_codec_name())
     qualities = cfg.qualities or default_qualities(codec)
     for q in qualities:
         codec.check_quality(q)
@@ -142,7 +190,8 @@ def evaluate(cfg: EvalConfig, cache: Path, renderer=None, progress: Callable[[st
         raise InvalidInputError("--render diffusion needs --model (a diffusion renderer)")
     images = load_dataset(cfg)
     judges = make_judges(cfg.judges)
-    deep_scorers = _deep_scorers(cfg.deep)
+    deep_scorers = _deep_scorers([n for n in cfg.deep if n != "fid"])
+    fid_features = None
     done: dict[tuple, dict] = {}
     header = {"config": asdict(cfg), "key": cfg.key()}
     if cache.is_file():
@@ -153,8 +202,11 @@ def evaluate(cfg: EvalConfig, cache: Path, renderer=None, progress: Callable[[st
                 done[(r["image"], r["quality"], r["render"])] = r
         else:
             cache.unlink()
+            shutil.rmtree(_fid_folder(cache), ignore_errors=True)  # features of another configuration
     if not cache.is_file():
         cache.write_text(json.dumps(header) + "\n")
+    if "fid" in cfg.deep:
+        fid_features = _PatchFeatures(_fid_folder(cache))
     records = []
     total = len(images) * len(qualities) * len(cfg.renders)
     count = 0
@@ -194,6 +246,9 @@ def evaluate(cfg: EvalConfig, cache: Path, renderer=None, progress: Callable[[st
                     record.update(_perceptual(image.image, decoded))
                 for name, score in deep_scorers.items():
                     record[name] = score(image.image, decoded)
+                if fid_features is not None:
+                    fid_features.store(fid_features.path(image.name), image.image)
+                    fid_features.store(fid_features.path(image.name, q, render), decoded)
                 with cache.open("a") as f:
                     f.write(json.dumps(record) + "\n")
                 records.append(record)
@@ -203,8 +258,10 @@ def evaluate(cfg: EvalConfig, cache: Path, renderer=None, progress: Callable[[st
     return records
 
 
-def summarise(records: list[dict], cfg: EvalConfig, codec_name: str) -> dict[str, dict]:
-    """One CompressAI-style curve per render mode: mean of every metric over images, per quality."""
+def summarise(records: list[dict], cfg: EvalConfig, codec_name: str,
+              set_metrics: dict[str, dict[tuple[str, int], float]] | None = None) -> dict[str, dict]:
+    """One CompressAI-style curve per render mode: mean of every metric over images, per quality; set_metrics
+    (name -> (render, quality) -> value, e.g. patch FID) are added as they are."""
     curves = {}
     for render in cfg.renders:
         rows = [r for r in records if r["render"] == render]
@@ -213,6 +270,8 @@ def summarise(records: list[dict], cfg: EvalConfig, codec_name: str) -> dict[str
         results: dict[str, list] = {"quality": qualities}
         for m in metrics:
             results[m] = [float(np.mean([r[m] for r in rows if r["quality"] == q and m in r])) for q in qualities]
+        for m, values in (set_metrics or {}).items():
+            results[m] = [values[(render, q)] for q in qualities]
         curves[render] = {
             "name": f"PICD {codec_name} render={render}",
             "description": f"{cfg.data}: {len({r['image'] for r in rows})} images, codec {codec_name}, "

@@ -7,11 +7,25 @@ quality, and back. Its `name` is written into the .picd file, so names are part 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
 
 from ..errors import CodecUnavailableError, InvalidInputError, UnsupportedBitstreamError
+
+if TYPE_CHECKING:  # torch is optional: the classical codecs and the text layer run without it
+    import torch
+
+
+class DifferentiableCodec(Protocol):
+    """A differentiable stand-in for decode(encode(image)) at one quality, for re-compression guidance.
+
+    image: float [B, 3, H, W] in [0, 1] with H, W multiples of the codec's size_multiple; glyph: float [B, 1, H, W]
+    in [0, 1] (1 = paper white), padded exactly as the pipeline pads it for coding, or None. Returns the
+    reconstruction, same shape as image, with gradients w.r.t. image.
+    """
+
+    def __call__(self, image: "torch.Tensor", glyph: "torch.Tensor | None", quality: int) -> "torch.Tensor": ...
 
 
 class ImageCodec(ABC):
@@ -47,6 +61,14 @@ class ImageCodec(ABC):
     @abstractmethod
     def decode(self, data: bytes, width: int, height: int, quality: int, glyph: np.ndarray | None = None) -> np.ndarray:
         """Inverse of encode: uint8 [height, width, 3]. Raises BitstreamError on corrupt data."""
+
+    def differentiable_model(self, device: "str | torch.device") -> DifferentiableCodec | None:
+        """A private, frozen, autograd-ready copy of the codec's model on `device`, or None (classical codecs).
+
+        Never hand out the codec's own model: the registry shares this instance with every encode and decode in the
+        process, and moving or re-flagging its model would break them.
+        """
+        return None
 
 
 # name -> (factory, availability probe, default priority). Factories are lazy, so heavy codecs import their

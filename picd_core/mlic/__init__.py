@@ -1,1 +1,1 @@
-"""The learned image layer: GlyphMLIC (glyph-conditioned MLIC-family codec) and its image-codec adapter."""
+"""The learned image layer: GlyphELIC (glyph-conditioned, ELIC-style) registered as image codec "mlic"."""

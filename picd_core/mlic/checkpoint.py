@@ -1,4 +1,4 @@
-"""Safetensors I/O for GlyphMLIC: weights + config (in the file's metadata), entropy tables included."""
+"""Safetensors I/O for GlyphELIC: weights + config (in the file's metadata), entropy tables included."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CodecUnavailableError, InvalidInputError
-from .model import GlyphMLIC, MlicConfig
+from .elic import GlyphELIC, ElicConfig
 
 # CompressAI registers these as empty buffers and fills them in update(): resize before loading.
 _TABLE_SUFFIXES = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
@@ -23,7 +23,7 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def save_model(model: GlyphMLIC, path: str | Path, extra_metadata: dict | None = None, half: bool = False) -> None:
+def save_model(model: GlyphELIC, path: str | Path, extra_metadata: dict | None = None, half: bool = False) -> None:
     """half=True stores float weights as float16 (shipped weights: half the size; loaded back as float32)."""
     from safetensors.torch import save_file
 
@@ -46,7 +46,7 @@ def read_metadata(path: str | Path) -> dict:
         return dict(f.metadata() or {})
 
 
-def load_model(path: str | Path, expected_sha256: str | None = None, device: str = "cpu") -> GlyphMLIC:
+def load_model(path: str | Path, expected_sha256: str | None = None, device: str = "cpu") -> GlyphELIC:
     """Load weights written by save_model; with expected_sha256 the file is verified first."""
     from safetensors.torch import load_file
 
@@ -63,8 +63,18 @@ def load_model(path: str | Path, expected_sha256: str | None = None, device: str
     meta = read_metadata(path)
     if meta.get("format") != "picd-mlic" or "config" not in meta:
         raise InvalidInputError(f"{path} is not a PICD MLIC weights file (missing picd-mlic metadata)")
-    model = GlyphMLIC(MlicConfig.from_dict(json.loads(meta["config"])))
+    model = GlyphELIC(ElicConfig.from_dict(json.loads(meta["config"])))
     state = {k: v.float() if v.dtype == torch.float16 else v for k, v in load_file(str(path)).items()}
+    problem = load_state(model, state)
+    if problem:
+        raise InvalidInputError(f"{path} does not match the model config ({problem})")
+    return model.to(device).eval()
+
+
+def load_state(model: GlyphELIC, state: dict[str, torch.Tensor]) -> str | None:
+    """Copy a state dict into a fresh model (entropy tables resized first); a description of any mismatch, or None.
+
+    Values are copied, never shared, so a copy of a model built under torch.inference_mode is an ordinary one."""
     own = model.state_dict()
     for key, value in state.items():
         if key.endswith(_TABLE_SUFFIXES) and key in own and own[key].shape != value.shape:
@@ -72,6 +82,5 @@ def load_model(path: str | Path, expected_sha256: str | None = None, device: str
             setattr(module, key.rsplit(".", 1)[1], torch.empty_like(value))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or [k for k in missing if not k.endswith(_TABLE_SUFFIXES)]:
-        raise InvalidInputError(f"{path} does not match the model config (missing {missing[:3]}, "
-                                f"unexpected {unexpected[:3]})")
-    return model.to(device).eval()
+        return f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+    return None

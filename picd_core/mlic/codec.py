@@ -1,4 +1,6 @@
-"""GlyphMLIC behind the ImageCodec interface, registered as "mlic".
+"""GlyphELIC (an ELIC-style model, see elic.py) behind the ImageCodec interface, registered as "mlic".
+
+The codec name stays "mlic": it is written into every .picd file.
 
 Payload of the image section (after the container's codec name and quality = rate level 1..K):
 
@@ -64,7 +66,7 @@ class MlicCodec(ImageCodec):
         levels = self.model.cfg.num_rates
         self.quality_range = (1, levels)
         self.default_quality = min(2, levels)
-        self.description = (f"GlyphMLIC learned codec ({self.weights.name}), glyph-conditioned, {levels} rate levels "
+        self.description = (f"GlyphELIC (ELIC-style) learned codec ({self.weights.name}), glyph-conditioned, {levels} rate levels "
                             f"(1 = lowest rate)")
 
     def _tensor(self, image: np.ndarray):
@@ -78,6 +80,22 @@ class MlicCodec(ImageCodec):
         if glyph is None:
             return None
         return torch.from_numpy(np.ascontiguousarray(glyph))[None, None].float().div_(255)
+
+    def differentiable_model(self, device):
+        """A fresh copy of the model on `device`, built outside inference mode (ComfyUI loads codecs under it), frozen.
+
+        The registry's shared model is never moved: its entropy models must stay on the CPU for bit-exact coding."""
+        import torch
+
+        from .checkpoint import load_state
+        from .elic import DifferentiableRoundTrip, GlyphELIC
+
+        with torch.inference_mode(False):
+            model = GlyphELIC(self.model.cfg)
+            problem = load_state(model, self.model.state_dict())
+            if problem:  # the same class and config: a mismatch here is a bug, not bad input
+                raise RuntimeError(f"copying the mlic model failed: {problem}")
+            return DifferentiableRoundTrip(model.to(device).eval().requires_grad_(False))
 
     def encode(self, image: np.ndarray, quality: int, glyph: np.ndarray | None = None) -> bytes:
         height, width = image.shape[:2]
@@ -131,10 +149,10 @@ class MlicCodec(ImageCodec):
             try:
                 x_hat = self.model.decompress(strings, (h // MULTIPLE, w // MULTIPLE), g, quality - 1,
                                               crc=None, device=self.device, crc_out=tile_crc)
-            except BitstreamError:
-                raise
-            except Exception as exc:  # the rANS decoder or reshapes fail on corrupt strings
-                raise BitstreamError(f"mlic image layer is corrupt ({exc.__class__.__name__})") from None
+            except (RuntimeError, ValueError, IndexError, OverflowError) as err:
+                # What corrupt strings make the rANS decoder and the reshapes of its symbols raise; anything else is
+                # a bug and propagates as itself.
+                raise BitstreamError(f"mlic image layer is corrupt ({err.__class__.__name__}: {err})") from err
             got_crc = zlib.crc32(struct.pack("<I", tile_crc[0]), got_crc)
             output[y : y + h, x : x + w] = (x_hat[0].permute(1, 2, 0).mul(255).round().clamp(0, 255)
                                             .to(torch.uint8).cpu().numpy())
@@ -174,7 +192,7 @@ def _unavailable() -> str | None:
         return reason
     weights = _default_weights()
     if weights is None or not weights[0].is_file():
-        return "no GlyphMLIC weights are installed (set PICD_MLIC_WEIGHTS to a weights file)"
+        return "no GlyphELIC weights are installed (set PICD_MLIC_WEIGHTS to a weights file)"
     return None
 
 
@@ -183,13 +201,14 @@ def builtin_codec(device: str = "cpu") -> MlicCodec:
     reason = _unavailable()
     if reason:
         raise CodecUnavailableError(f"image codec 'mlic' cannot run here: {reason}")
+    from safetensors import SafetensorError
+
     weights, sha256 = _default_weights()
     try:
         return MlicCodec(weights, sha256, device=device)
-    except CodecUnavailableError:
-        raise
-    except Exception as exc:
-        raise CodecUnavailableError(f"cannot load GlyphMLIC weights {weights}: {exc}") from None
+    except (InvalidInputError, OSError, RuntimeError, ValueError, SafetensorError) as err:
+        # A weights file that is not ours, unreadable, or does not fit the model: say which file, keep the cause.
+        raise CodecUnavailableError(f"cannot load GlyphELIC weights {weights}: {err}") from err
 
 
 register_codec("mlic", builtin_codec, _unavailable, priority=10)

@@ -1,4 +1,4 @@
-"""Rate–distortion training of GlyphMLIC: natural crops + generated screens (with their glyphs), R + λ·255²·MSE.
+"""Rate–distortion training of GlyphELIC: natural crops + generated screens (with their glyphs), R + λ·255²·MSE.
 
 Runs on CPU at toy scale and on GPU for real. Checkpoints are safetensors (model, and trainer state with the
 optimiser moments); --resume continues from the last one.
@@ -22,7 +22,7 @@ from ..errors import InvalidInputError
 from ..glyph import render_glyph
 from ..images import load_image
 from .checkpoint import save_model
-from .model import GlyphMLIC, MlicConfig
+from .elic import GlyphELIC, ElicConfig
 
 
 @dataclass
@@ -91,7 +91,7 @@ class CropSampler:
         return x.to(device), g.to(device)
 
 
-def rd_loss(model: GlyphMLIC, x: torch.Tensor, glyph: torch.Tensor, rate: torch.Tensor) -> dict:
+def rd_loss(model: GlyphELIC, x: torch.Tensor, glyph: torch.Tensor, rate: torch.Tensor) -> dict:
     out = model(x, glyph, rate)
     num_pixels = x.shape[2] * x.shape[3]
     bits = [-torch.log2(out["likelihoods"][k]).flatten(1).sum(1) for k in ("y", "z")]
@@ -123,7 +123,7 @@ def _load_optimizer_state(optimizer: torch.optim.Optimizer, names: dict[int, str
     optimizer.load_state_dict(sd)
 
 
-def train(out_dir: str | Path, natural_dirs: list[Path], model_cfg: MlicConfig | None = None,
+def train(out_dir: str | Path, natural_dirs: list[Path], model_cfg: ElicConfig | None = None,
           cfg: TrainConfig | None = None, resume: bool = False,
           log: Callable[[str], None] = print) -> Path:
     """Train (or resume) and return the path of the last model checkpoint."""
@@ -144,7 +144,7 @@ def train(out_dir: str | Path, natural_dirs: list[Path], model_cfg: MlicConfig |
         rng.setstate(tuple(meta["rng"][:1]) + (tuple(meta["rng"][1]),) + tuple(meta["rng"][2:]))
         log(f"resuming from step {step}")
     else:
-        model, step = GlyphMLIC(model_cfg or MlicConfig()).train(), 0
+        model, step = GlyphELIC(model_cfg or ElicConfig()).train(), 0
     model.to(cfg.device)
     named = dict(model.named_parameters())
     gain_names = [n for n in named if n in ("gain", "inverse_gain")]

@@ -1,4 +1,10 @@
-"""GlyphMLIC: a CPU-sized MLIC-family learned codec conditioned on the glyph image (PICD_SPEC §4).
+"""GlyphELIC: a CPU-sized ELIC-style learned codec conditioned on the glyph image (PICD_SPEC §4).
+
+What it is, honestly: ELIC's entropy model (He et al., CVPR 2022: uneven channel slices + a checkerboard spatial
+context + a hyperprior) with GDN transforms and glyph conditioning. It has none of MLIC's global or cross-slice
+attention contexts, so it is not an MLIC model; CompressAI's own `mlic` is a different network. The *codec* keeps
+the name "mlic" because that name is written into every .picd file (and weights files keep the "picd-mlic" format
+tag), so old files and weights still decode.
 
 Contract as in CompressAI: forward(x, glyph, rate) -> x_hat + likelihoods; compress -> strings + shape;
 decompress(strings, shape, glyph, rate) -> x_hat; update() builds the entropy coder's tables.
@@ -38,7 +44,7 @@ def scale_table() -> list[float]:
 
 
 @dataclass
-class MlicConfig:
+class ElicConfig:
     channels: int = 96  # N: transform width
     latent_channels: int = 160  # M
     slices: tuple[int, ...] = (16, 16, 32, 48, 48)
@@ -57,7 +63,7 @@ class MlicConfig:
             raise ValueError(f"slices {self.slices} must add up to latent_channels {self.latent_channels}")
 
     @classmethod
-    def preset(cls, name: str) -> "MlicConfig":
+    def preset(cls, name: str) -> "ElicConfig":
         """default: CPU-sized; large: MLIC++-sized transforms for GPU training; tiny: tests."""
         presets = {
             "default": {},
@@ -80,7 +86,7 @@ class MlicConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "MlicConfig":
+    def from_dict(cls, d: dict) -> "ElicConfig":
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
@@ -163,7 +169,7 @@ class EntropyContext(nn.Module):
     """Everything that turns (hyper features, decoded slices, glyph) into Gaussian parameters: the part that runs
     in float64 on the CPU during real coding."""
 
-    def __init__(self, cfg: MlicConfig):
+    def __init__(self, cfg: ElicConfig):
         super().__init__()
         n, m = cfg.channels, cfg.latent_channels
         self.hyper_synthesis = nn.Sequential(
@@ -215,10 +221,10 @@ def ste_round(x: torch.Tensor) -> torch.Tensor:
     return (torch.round(x) - x).detach() + x
 
 
-class GlyphMLIC(nn.Module):
-    def __init__(self, cfg: MlicConfig | None = None):
+class GlyphELIC(nn.Module):
+    def __init__(self, cfg: ElicConfig | None = None):
         super().__init__()
-        cfg = cfg or MlicConfig()
+        cfg = cfg or ElicConfig()
         self.cfg = cfg
         n, m, g = cfg.channels, cfg.latent_channels, cfg.glyph_channels
         parts = load_compressai()
@@ -400,3 +406,20 @@ class GlyphMLIC(nn.Module):
         if encoder is not None:
             return crc
         return torch.cat(decoded, dim=1), crc
+
+
+class DifferentiableRoundTrip(nn.Module):
+    """decode(encode(x)) approximated by the training forward (rounding with straight-through gradients).
+
+    Implements image_codecs.DifferentiableCodec for re-compression guidance; quality is the codec's rate level (1..K).
+    """
+
+    def __init__(self, model: GlyphELIC):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor, glyph: torch.Tensor | None, quality: int) -> torch.Tensor:
+        rate = torch.full((image.shape[0],), quality - 1, dtype=torch.long, device=image.device)
+        if glyph is not None:
+            glyph = glyph.to(image.device, image.dtype).expand(image.shape[0], -1, -1, -1)
+        return self.model(image, glyph, rate)["x_hat"]
