@@ -37,7 +37,7 @@ def test_auto_mode_uses_a_given_layout(screen):
     assert all(w.confidence is None for w in screen.layout.words)  # ground truth carries no OCR confidences
     result = encode_image(screen.image, mode="auto", codec="webp", layout=screen.layout)
     assert result.picd.mode == "screen" and "ocr" not in result.timings
-    assert decode_picd(result.picd).layout == screen.layout
+    assert decode_picd(result.picd).layout.unstyled() == screen.layout
     assert encode_image(screen.image, mode="auto", codec="webp", layout=TextLayout()).picd.mode == "natural"
 
 
