@@ -3,7 +3,7 @@ Tesseract layer holds (word recall after a Levenshtein alignment of both reading
 
 RapidOCR's readings are lines; they are split on spaces into words (a reference "word" is then one word, not a line).
 
-    python bench/ocr_recall.py [--config psm=11,upscale=2,invert_below=110 --config psm=3,invert_below=0 ...]
+    python bench/ocr_recall.py [--config psm=11,upscale=2,invert_below=110 --config psm=3,invert_below=0,second_psm=none ...]
 """
 
 from __future__ import annotations
@@ -36,7 +36,10 @@ def parse_config(text: str) -> OcrConfig:
     kwargs = {}
     for item in filter(None, text.split(",")):
         key, value = item.split("=")
-        kwargs[key] = float(value) if key in ("upscale", "min_confidence") else int(value)
+        if value == "none":
+            kwargs[key] = None
+        else:
+            kwargs[key] = float(value) if key in ("upscale", "min_confidence") else int(value)
     return OcrConfig(**kwargs)
 
 

@@ -32,7 +32,8 @@ def _progress(args: argparse.Namespace):
 
 
 def _ocr_config(args: argparse.Namespace) -> OcrConfig:
-    return OcrConfig(min_confidence=args.min_confidence, psm=args.psm, lang=args.lang, upscale=args.ocr_upscale)
+    return OcrConfig(min_confidence=args.min_confidence, psm=args.psm, lang=args.lang, upscale=args.ocr_upscale,
+                     second_psm=None if args.second_psm < 0 else args.second_psm)
 
 
 def _text_edit(args: argparse.Namespace):
@@ -54,6 +55,8 @@ def _add_ocr_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lang", default="eng", help="Tesseract language(s), e.g. eng or eng+deu (default: eng)")
     g.add_argument("--psm", type=int, default=OcrConfig.psm,
                    help=f"Tesseract page segmentation mode (default: {OcrConfig.psm}, sparse text)")
+    g.add_argument("--second-psm", type=int, default=OcrConfig.second_psm,
+                   help=f"a second pass whose extra words are added (default: {OcrConfig.second_psm}; -1: none)")
     g.add_argument("--min-confidence", type=float, default=30.0, help="drop words below this confidence (default: 30)")
     g.add_argument("--ocr-upscale", type=float, default=2.0, help="upscale before OCR, 1..4 (default: 2)")
 

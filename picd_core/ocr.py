@@ -26,6 +26,7 @@ class OcrConfig:
 
     min_confidence: float = 30.0
     psm: int = 11
+    second_psm: int | None = 3  # None: one pass
     oem: int = 1
     lang: str = "eng"
     # Upscaling before OCR helps Tesseract on small UI text; boxes are mapped back to original pixels.
@@ -36,8 +37,9 @@ class OcrConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.min_confidence <= 100:
             raise InvalidInputError(f"min_confidence must be in [0, 100], got {self.min_confidence}")
-        if self.psm not in range(0, 14):
-            raise InvalidInputError(f"page segmentation mode (psm) must be 0..13, got {self.psm}")
+        for psm in (self.psm, self.second_psm):
+            if psm is not None and psm not in range(0, 14):
+                raise InvalidInputError(f"page segmentation mode (psm) must be 0..13, got {psm}")
         if self.oem not in range(0, 4):
             raise InvalidInputError(f"OCR engine mode (oem) must be 0..3, got {self.oem}")
         if not 1.0 <= self.upscale <= 4.0:
@@ -67,22 +69,13 @@ def available_languages() -> list[str]:
     return list(_pytesseract().get_languages(config=""))
 
 
-def extract_layout(image: np.ndarray | Image.Image, config: OcrConfig | None = None) -> TextLayout:
-    """Run Tesseract and return the words it is confident about, grouped into lines, in reading order."""
-    config = config or OcrConfig()
-    rgb = to_rgb_array(image)
-    height, width = rgb.shape[:2]
-    pytesseract = _pytesseract()
-    gray = np.asarray(Image.fromarray(rgb).convert("L"))
-    if np.median(gray) < config.invert_below:
-        gray = 255 - gray
-    pil = Image.fromarray(gray)
+def _tesseract_lines(pytesseract, pil: Image.Image, config: OcrConfig, psm: int, width: int,
+                     height: int) -> list[list[Word]]:
+    """One Tesseract pass: its confident words, grouped by its own (block, paragraph, line) numbers."""
     scale = config.upscale
-    if scale != 1.0:
-        pil = pil.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.LANCZOS)
     try:
         data = pytesseract.image_to_data(
-            pil, lang=config.lang, config=f"--oem {config.oem} --psm {config.psm}", output_type=pytesseract.Output.DICT
+            pil, lang=config.lang, config=f"--oem {config.oem} --psm {psm}", output_type=pytesseract.Output.DICT
         )
     except pytesseract.TesseractNotFoundError:
         raise OcrUnavailableError(f"the tesseract program was not found; {_INSTALL_HINT}") from None
@@ -108,6 +101,37 @@ def extract_layout(image: np.ndarray | Image.Image, config: OcrConfig | None = N
         x1, y1 = min(max(x1, x0 + 1), width), min(max(y1, y0 + 1), height)
         key = (int(data["block_num"][i]), int(data["par_num"][i]), int(data["line_num"][i]))
         groups.setdefault(key, []).append(Word(" ".join(text.split()), x0, y0, x1 - x0, y1 - y0, conf))
-    lines = [sorted(words, key=lambda w: (w.x, w.y)) for words in groups.values()]
+    return [sorted(words, key=lambda w: (w.x, w.y)) for words in groups.values()]
+
+
+def _overlaps(a: Word, b: Word) -> bool:
+    """Boxes sharing more than 30 % of the smaller one's area read the same ink."""
+    ix = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
+    iy = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
+    return ix > 0 and iy > 0 and ix * iy > 0.3 * min(a.w * a.h, b.w * b.h)
+
+
+def extract_layout(image: np.ndarray | Image.Image, config: OcrConfig | None = None) -> TextLayout:
+    """Run Tesseract and return the words it is confident about, grouped into lines, in reading order."""
+    config = config or OcrConfig()
+    rgb = to_rgb_array(image)
+    height, width = rgb.shape[:2]
+    pytesseract = _pytesseract()
+    gray = np.asarray(Image.fromarray(rgb).convert("L"))
+    if np.median(gray) < config.invert_below:
+        gray = 255 - gray
+    pil = Image.fromarray(gray)
+    scale = config.upscale
+    if scale != 1.0:
+        pil = pil.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.LANCZOS)
+    lines = _tesseract_lines(pytesseract, pil, config, config.psm, width, height)
+    if config.second_psm is not None:
+        # a second segmentation finds what the first missed (e.g. psm 3 reads dense columns psm 11 splits wrongly,
+        # psm 11 finds isolated UI labels psm 3 drops); only its words on ink no kept word covers are added
+        kept = [w for line in lines for w in line]
+        for line in _tesseract_lines(pytesseract, pil, config, config.second_psm, width, height):
+            extra = [w for w in line if not any(_overlaps(w, k) for k in kept)]
+            if extra:
+                lines.append(extra)
     lines.sort(key=lambda ws: (min(w.y for w in ws), ws[0].x))
     return TextLayout(tuple(Line(tuple(ws)) for ws in lines))
