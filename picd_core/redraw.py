@@ -9,6 +9,7 @@ itself leaves in that box at the chosen rate. Removing a word also saves image-l
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from .background import harmonic_fill, word_mask
 from .layout import TextLayout, Word, WordStyle
-from .text_style import build_palette, fit_word, redraw_error
+from .text_style import COSTLY_GAIN, WordFit, build_palette, fit_word, redraw_error
 
 # Tesseract words below this confidence are never redrawn (their text is too often wrong); given layouts (no
 # confidence) are trusted.
@@ -43,6 +44,25 @@ def _candidate(word: Word) -> bool:
 
 
 Coder = Callable[[np.ndarray, int], tuple[int, np.ndarray]]  # (image, quality) -> (bytes, decoded image)
+
+
+def _prefer_line_fonts(image: np.ndarray, background: np.ndarray, layout: TextLayout,
+                       fits: dict[int, WordFit | None]) -> None:
+    """A word whose font differs from its line's commonest one takes the line's font unless its own fits clearly
+    better: a repeated font costs one bit in the style stream, a new one six."""
+    index = 0
+    for line in layout.lines:
+        ids = [index + k for k in range(len(line.words)) if fits.get(index + k) is not None]
+        index += len(line.words)
+        if len(ids) < 2:
+            continue
+        fonts = Counter(fits[i].style.font for i in ids)
+        common = fonts.most_common(1)[0][0]
+        for i in ids:
+            if fits[i].style.font != common:
+                alt = fit_word(image, background, layout.words[i], fonts=(common,))
+                if alt is not None and COSTLY_GAIN * alt.error <= fits[i].error:
+                    fits[i] = alt
 
 
 def plan_redraw(image: np.ndarray, layout: TextLayout, code: Coder, quality: int, neighbour_quality: int | None,
@@ -74,6 +94,7 @@ def plan_redraw(image: np.ndarray, layout: TextLayout, code: Coder, quality: int
             saved_bits = max(0, kept_bytes - code(first, quality)[0]) * 8
             rate_credit = lam * saved_bits / max(1, int(removed.sum()))
     fits = {i: fit_word(image, first, words[i]) for i in tried}
+    _prefer_line_fonts(image, first, layout, fits)
     fitted = [i for i in tried if fits[i] is not None]
     palette, assign = build_palette([fits[i].style.color for i in fitted], [words[i].w * words[i].h for i in fitted])
     chosen: dict[int, WordStyle] = {}

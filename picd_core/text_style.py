@@ -16,7 +16,10 @@ from .fonts import FONT_CLASSES
 from .layout import Word, WordStyle
 from .text_render import word_coverage
 
-PALETTE_TOLERANCE = 10  # colours within this many levels (every channel) share one palette entry
+PALETTE_TOLERANCE = 16  # colours within this many levels (every channel) share one palette entry
+# A style that costs more bits (a correction, a font other than the line's) must lower the error by this factor:
+# measured on real screens, it cut style bits per redrawn word by a third at no visible cost (docs/screens.md).
+COSTLY_GAIN = 0.95
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ def fit_word(original: np.ndarray, background: np.ndarray, word: Word, fonts: tu
                     if size_delta == dx == dy == 0:
                         continue
                     candidate = score(WordStyle(fit.style.font, (0, 0, 0), size_delta, dx, dy))
-                    if candidate is not None and candidate.error < best.error:
+                    if candidate is not None and candidate.error < COSTLY_GAIN * best.error:
                         best = candidate
     return best
 
