@@ -44,7 +44,8 @@ def is_adaptor_file(path: str) -> bool:
 def load_adaptor(adaptor_name: str, resolve_model_file):
     path = resolve_model_file(adaptor_name)
     if path is None:
-        raise NodeInputError(f"PICD Adaptor Loader: {adaptor_name!r} not found in models/picd")
+        raise NodeInputError(f"PICD Adaptor Loader: {adaptor_name!r} not found; put PICD adaptor .safetensors files "
+                             "in models/picd/ (picd train-adaptor writes them)")
     # Loaded outside inference mode: its weights must take part in autograd in the guided sampler.
     with torch.inference_mode(False):
         try:
@@ -117,35 +118,72 @@ def apply_adaptor(model, adaptor: PicdAdaptor, vae, image: torch.Tensor, strengt
     return (patched,), f"adaptor on {len(blocks)} ResNet blocks, strength {strength:g}"
 
 
-def guided_sample(model, positive, negative, vae, bitstream, image: torch.Tensor, seed: int = 0, steps: int = 50,
+def guided_sample(model, positive, negative, vae, bitstream, image: torch.Tensor, seed: int = 0, steps: int = 20,
                   cfg: float = 1.0, denoise: float = 0.6, recompression_weight: float = 1.0, ocr_weight: float = 0.5,
-                  guidance_mode: str = "full", text_layout=None, glyph: torch.Tensor | None = None, codec=None):
+                  guidance_mode: str = "full", guidance_every: int = 2, guidance_decoder: str = "auto",
+                  text_layout=None, glyph: torch.Tensor | None = None, codec=None, taesd_path=None):
     node = "PICD OCR-Guided Sampler"
     if not isinstance(bitstream, list) or not bitstream:
-        raise NodeInputError(f"{node}: connect a PICD bitstream (the input of PICD MLIC Decode)")
+        raise NodeInputError(f"{node}: connect a PICD bitstream (the input of PICD Decode)")
     if image.shape[0] != len(bitstream):
         raise NodeInputError(f"{node}: {image.shape[0]} images but {len(bitstream)} bitstreams; connect X̄ from the "
-                             "PICD MLIC Decode that decodes this bitstream")
+                             "PICD Decode that decodes this bitstream")
     guidance_config = GuidanceConfig(recompression_weight=recompression_weight, ocr_weight=ocr_weight,
                                      mode=guidance_mode)
+    if guidance_every < 1:
+        raise NodeInputError(f"{node}: guidance_every must be 1 or more")
+    taesd = _guidance_taesd(model, guidance_decoder, taesd_path, node)
     latents, images, reports = [], [], []
     for i, picd in enumerate(bitstream):
         if (picd.height, picd.width) != tuple(image.shape[1:3]):
             raise NodeInputError(f"{node}: X̄ is {image.shape[2]}x{image.shape[1]} but the bitstream codes "
-                                 f"{picd.width}x{picd.height}; connect the matching PICD MLIC Decode output")
+                                 f"{picd.width}x{picd.height}; connect the matching PICD Decode output")
         layout = text_layout[i] if text_layout is not None and picd.mode == "screen" else None
         glyph_i = glyph[i:i + 1] if glyph is not None and picd.mode == "screen" else None
         the_codec = codec_for_file(picd.image_codec, codec.codec if codec is not None else None)
         latent, out, report = _sample_one(model, positive, negative, vae, picd, the_codec, image[i:i + 1], layout,
-                                          glyph_i, seed + i, steps, cfg, denoise, guidance_config)
+                                          glyph_i, seed + i, steps, cfg, denoise, guidance_config, guidance_every,
+                                          taesd)
         latents.append(latent)
         images.append(out)
         reports.append(report)
     return ({"samples": torch.cat(latents)}, torch.cat(images)), "\n".join(reports)
 
 
+def _guidance_taesd(model, choice: str, taesd_path, node: str):
+    """TAESD decoder for the guidance loss (auto: when models/vae_approx has the one for this model), or None."""
+    if choice == "vae":
+        return None
+    name = getattr(model.get_model_object("latent_format"), "taesd_decoder_name", None)
+    path = taesd_path(name) if taesd_path is not None else None
+    if path is None:
+        if choice == "taesd":
+            raise NodeInputError(f"{node}: guidance_decoder is taesd but models/vae_approx has no {name or 'TAESD'} "
+                                 "file; download it there (as for TAESD previews) or choose auto/vae")
+        return None
+    from comfy.taesd.taesd import TAESD
+
+    with torch.inference_mode(False):  # its weights take part in autograd in the guided sampler
+        channels = model.get_model_object("latent_format").latent_channels
+        return TAESD(None, path, latent_channels=channels).eval()
+
+
+class _EveryK:
+    """Guidance applied at every k-th step only (the wrapped guidance decides the rest)."""
+
+    def __init__(self, guidance, steps: int, k: int) -> None:
+        self.guidance, self.steps, self.k = guidance, steps, k
+
+    def active(self, progress: float) -> bool:
+        step = int(round(progress * max(1, self.steps)))
+        return step % self.k == 0 and self.guidance.active(progress)
+
+    def __getattr__(self, name):
+        return getattr(self.guidance, name)
+
+
 def _sample_one(model, positive, negative, vae, picd, codec, image, layout, glyph, seed, steps, cfg, denoise,
-                guidance_config):
+                guidance_config, guidance_every=1, taesd=None):
     x_bar, glyph_t = _padded_layers(image, glyph, "PICD OCR-Guided Sampler")
     raw_latent = vae.encode(x_bar.movedim(1, -1))
     raw_latent = comfy.sample.fix_empty_latent_channels(model, raw_latent)
@@ -168,13 +206,15 @@ def _sample_one(model, positive, negative, vae, picd, codec, image, layout, glyp
         device = x.device
         # Weights loaded under inference mode cannot take part in autograd; ordinary copies of the same values.
         # (The codec's differentiable model is a fresh copy made outside inference mode by the codec itself.)
-        for module in (base.diffusion_model, decoder, recognizer):
+        for module in (base.diffusion_model, decoder, recognizer, taesd):
             if module is not None:
                 make_autograd_safe(module)
         with torch.inference_mode(False):
             guidance, why_off = make_guidance(guidance_config, x_bar.to(device),
                                               None if glyph_t is None else glyph_t.to(device), layout, codec,
                                               picd.image_quality, recognizer, steps, seed)
+        if guidance is not None and guidance_every > 1:
+            guidance = _EveryK(guidance, steps, guidance_every)
         notes.extend(why_off)
         extra_args = extra_args or {}
 
@@ -182,7 +222,10 @@ def _sample_one(model, positive, negative, vae, picd, codec, image, layout, glyp
             return model_k(xi, sigma, **extra_args)
 
         def decode_fn(latent):
-            pixels = decoder.decode(base.process_latent_out(latent).to(vae.vae_dtype))
+            if taesd is not None:  # TAESD decodes the model-space latent directly
+                pixels = taesd.to(device).decode(latent.float())
+            else:
+                pixels = decoder.decode(base.process_latent_out(latent).to(vae.vae_dtype))
             return ((pixels.float() + 1) / 2).clamp(0, 1)
 
         generator = torch.Generator().manual_seed(seed)
@@ -196,6 +239,8 @@ def _sample_one(model, positive, negative, vae, picd, codec, image, layout, glyp
                                          negative, raw_latent, callback=callback,
                                          disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
     decoded = vae.decode(samples)[:, : picd.height, : picd.width, :3]
+    if taesd is not None:
+        notes.append("guidance decoded with TAESD")
     report = _report(records_out, steps) + ("; " + "; ".join(notes) if notes else "")
     return samples, decoded, report
 

@@ -11,7 +11,8 @@ import folder_paths
 from comfy_api.latest import ComfyExtension, io, ui
 
 from . import comfy_diffusion, logic
-from .spec import ADAPTOR_FILES_PROVIDER, BITSTREAM_FILES_PROVIDER, CODEC_CHOICES_PROVIDER, NODE_SPECS, NodeSpec, Socket
+from .spec import (ADAPTOR_FILES_PROVIDER, BITSTREAM_FILES_PROVIDER, CODEC_CHOICES_PROVIDER, NO_ADAPTOR, NODE_SPECS,
+                   NodeSpec, Socket)
 
 MODEL_FOLDER = "picd"
 
@@ -31,6 +32,10 @@ def _custom(type_name: str):
     return _CUSTOM_TYPES[type_name]
 
 
+def _model_file(name: str) -> str | None:
+    return folder_paths.get_full_path(MODEL_FOLDER, name)
+
+
 def _picd_files() -> list[str]:
     root = Path(folder_paths.get_input_directory())
     return sorted(str(p.relative_to(root)).replace(os.sep, "/") for p in root.rglob("*.picd") if p.is_file())
@@ -42,8 +47,8 @@ def _choices(provider: str | None) -> list[str]:
     if provider == BITSTREAM_FILES_PROVIDER:
         return _picd_files()
     if provider == ADAPTOR_FILES_PROVIDER:
-        return comfy_diffusion.adaptor_files(folder_paths.get_filename_list(MODEL_FOLDER),
-                                             lambda name: folder_paths.get_full_path(MODEL_FOLDER, name))
+        files = comfy_diffusion.adaptor_files(folder_paths.get_filename_list(MODEL_FOLDER), _model_file)
+        return files or [NO_ADAPTOR]
     raise ValueError(f"unknown choices provider {provider!r}")
 
 
@@ -90,6 +95,14 @@ def _progress(total_hint: int = 1):
     return lambda done, total: bar.update_absolute(done, total)
 
 
+def _taesd_path(decoder_name: str | None) -> str | None:
+    """models/vae_approx/<decoder_name>.* (e.g. taesd_decoder.safetensors for SD 1.x/2.x), as ComfyUI's previews."""
+    if not decoder_name:
+        return None
+    name = next((f for f in folder_paths.get_filename_list("vae_approx") if f.startswith(decoder_name)), None)
+    return folder_paths.get_full_path("vae_approx", name) if name else None
+
+
 def _picd_path(name: str) -> str:
     root = Path(folder_paths.get_input_directory()).resolve()
     path = (root / name).resolve()
@@ -101,14 +114,16 @@ def _picd_path(name: str) -> str:
 def _run(spec: NodeSpec, node_cls: type, kwargs: dict):
     fn = getattr(comfy_diffusion if spec.needs_host else logic, spec.function)
     if spec.function == "load_adaptor":
-        kwargs["resolve_model_file"] = lambda name: folder_paths.get_full_path(MODEL_FOLDER, name)
+        kwargs["resolve_model_file"] = _model_file
     if spec.function in ("ocr_extract", "mlic_encode", "mlic_decode"):
         kwargs["progress"] = _progress()
     if spec.function == "load_codec":
         import comfy.model_management
 
-        kwargs["resolve_model_file"] = lambda name: folder_paths.get_full_path(MODEL_FOLDER, name)
+        kwargs["resolve_model_file"] = _model_file
         kwargs["device"] = str(comfy.model_management.get_torch_device())
+    if spec.function == "guided_sample":
+        kwargs["taesd_path"] = _taesd_path
     if spec.function == "save_bitstream":
         kwargs["output_dir"] = folder_paths.get_output_directory()
     if spec.function == "load_bitstream":
@@ -124,6 +139,14 @@ def _run(spec: NodeSpec, node_cls: type, kwargs: dict):
     return io.NodeOutput(*result, ui=shown or None)
 
 
+def _intermediate_flag(spec: NodeSpec) -> dict:
+    """Reports (bytes, bpp, OCR boxes) are cached with the outputs and resent on reruns and page reloads (ComfyUI's
+    has_intermediate_output; older hosts without it just do not resend them)."""
+    if spec.output_node or "has_intermediate_output" not in getattr(io.Schema, "__dataclass_fields__", {}):
+        return {}
+    return {"has_intermediate_output": True}
+
+
 def _node_class(spec: NodeSpec) -> type[io.ComfyNode]:
     def define_schema(cls):
         return io.Schema(
@@ -131,6 +154,7 @@ def _node_class(spec: NodeSpec) -> type[io.ComfyNode]:
             description=spec.description, inputs=[_input(s) for s in spec.inputs],
             outputs=[_output(o) for o in spec.outputs], is_output_node=spec.output_node,
             search_aliases=list(spec.search_aliases),
+            **_intermediate_flag(spec),
         )
 
     def execute(cls, **kwargs):
@@ -150,6 +174,23 @@ def _node_class(spec: NodeSpec) -> type[io.ComfyNode]:
 
         namespace["fingerprint_inputs"] = classmethod(fingerprint_inputs)
         namespace["validate_inputs"] = classmethod(validate_inputs)
+    if spec.function == "load_codec":
+        def validate_codec(cls, codec, quality):  # before the graph runs: the range depends on the chosen codec
+            try:
+                logic.check_codec_quality(codec, quality, _model_file)
+            except logic.NodeInputError as exc:
+                return str(exc)
+            return True
+
+        namespace["validate_inputs"] = classmethod(validate_codec)
+    if spec.function == "load_adaptor":
+        def validate_adaptor(cls, adaptor_name):
+            if adaptor_name == NO_ADAPTOR or _model_file(adaptor_name) is None:
+                return ("PICD Adaptor Loader: no PICD adaptor in models/picd/; train one (picd train-adaptor), put "
+                        "the .safetensors file in models/picd/ and press R to refresh, or remove this node")
+            return True
+
+        namespace["validate_inputs"] = classmethod(validate_adaptor)
     return type(spec.node_id, (io.ComfyNode,), namespace)
 
 

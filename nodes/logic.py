@@ -33,10 +33,15 @@ class NodeInputError(PicdError):
     """A node got an input it cannot use; the message says which node to connect or what to change."""
 
 
+# ComfyUI shows an error's type as module.name, and loads custom nodes under their folder path: keep it short.
+NodeInputError.__module__ = "picd"
+
+
 @dataclass(frozen=True)
 class CodecHandle:
     label: str
     codec: ImageCodec
+    quality: int | None = None  # the loader's quality (checked against codec.quality_range)
 
 
 # ------------------------------------------------------------------------------------------------ tensors
@@ -103,18 +108,23 @@ def text_encode(text_layout: list[TextLayout]):
     return (bits,), summary
 
 
-def glyph_render(text_layout: list[TextLayout], reference_image: torch.Tensor | None = None, width: int = 1024,
-                 height: int = 1024):
+def glyph_render(text_layout: list[TextLayout], reference_image: torch.Tensor | None = None, width: int = 0,
+                 height: int = 0):
     node = "PICD Glyph Render"
     if not isinstance(text_layout, list) or not all(isinstance(l, TextLayout) for l in text_layout):
-        raise NodeInputError(f"{node}: connect a text_layout output (PICD OCR Extract or PICD MLIC Decode)")
+        raise NodeInputError(f"{node}: connect a text_layout output (PICD OCR Extract or PICD Decode)")
+    source = "set by width/height"
     if reference_image is not None:
         _, height, width, _ = reference_image.shape
         _check_batch(text_layout, reference_image.shape[0], "text layouts", node, "PICD OCR Extract")
+        source = "from the reference image"
+    elif width <= 0 or height <= 0:
+        raise NodeInputError(f"{node}: connect reference_image (the image the text was read from), or set width and "
+                             "height above 0")
     glyphs = [render_glyph(layout, width, height) for layout in text_layout]
     images = arrays_to_images(glyphs, node)
     mask = 1.0 - images[..., 0]
-    return (images, mask), None
+    return (images, mask), f"{width}×{height} ({source})"
 
 
 # ------------------------------------------------------------------------------------------------ codec
@@ -128,39 +138,76 @@ def codec_choices(model_files: list[str]) -> list[str]:
     return list(registered_codec_choices()) + [f for f in model_files if f.endswith(".safetensors")]
 
 
-def load_codec(codec: str, resolve_model_file: Callable[[str], str] | None = None, device: str = "cpu"):
+def codec_quality_range(codec: str, resolve_model_file: Callable[[str], str] | None = None) -> tuple[int, int]:
+    """The quality range of a Codec Loader choice, without loading learned-codec weights."""
+    registered = registered_codec_choices()
+    if registered.get(codec) not in (None, "mlic"):
+        return get_codec(registered[codec]).quality_range
+    if registered.get(codec) == "mlic":
+        from picd_core.mlic.codec import read_manifest
+
+        manifest = read_manifest()
+        levels = manifest.get("models", {}).get(manifest.get("default", ""), {}).get("rate_levels")
+        return (1, int(levels)) if levels else get_codec("mlic").quality_range
+    path = resolve_model_file(codec) if resolve_model_file else None
+    if path is None or not Path(path).is_file():
+        raise NodeInputError(f"PICD Codec Loader: weights {codec!r} not found; put the .safetensors file in "
+                             "models/picd/")
+    import json
+
+    from picd_core.mlic.checkpoint import read_metadata
+
+    try:
+        lambdas = json.loads(read_metadata(path)["config"]).get("lambdas") or []
+    except Exception:
+        raise NodeInputError(f"PICD Codec Loader: {codec!r} is not a PICD MLIC weights file") from None
+    return (1, len(lambdas))
+
+
+def check_codec_quality(codec: str, quality: int, resolve_model_file: Callable[[str], str] | None = None) -> None:
+    lo, hi = codec_quality_range(codec, resolve_model_file)
+    if not lo <= quality <= hi:
+        what = "rate level" if registered_codec_choices().get(codec) in (None, "mlic") else "quality"
+        raise NodeInputError(f"PICD Codec Loader: quality {quality} is outside {lo}..{hi} for {codec} (its {what}); "
+                             f"set quality to {lo}…{hi}")
+
+
+def load_codec(codec: str, quality: int = 2, resolve_model_file: Callable[[str], str] | None = None,
+               device: str = "cpu"):
     """device: where the learned codec's transforms run (its entropy coding always runs on the CPU)."""
     node = "PICD Codec Loader"
     registered = registered_codec_choices()
+    if codec not in registered and resolve_model_file is None:
+        raise NodeInputError(f"{node}: unknown codec {codec!r}")
+    check_codec_quality(codec, quality, resolve_model_file)
+    report = f"{codec}, quality {quality}"
     if registered.get(codec) == "mlic" and device != "cpu":
         from picd_core.mlic.codec import builtin_codec
 
-        return (CodecHandle(codec, builtin_codec(device)),), None
+        return (CodecHandle(codec, builtin_codec(device), quality),), report
     if codec in registered:
-        return (CodecHandle(codec, get_codec(registered[codec])),), None
-    if resolve_model_file is None:
-        raise NodeInputError(f"{node}: unknown codec {codec!r}")
+        return (CodecHandle(codec, get_codec(registered[codec]), quality),), report
     from picd_core.mlic.codec import MlicCodec
 
     path = resolve_model_file(codec)
-    if path is None or not Path(path).is_file():
-        raise NodeInputError(f"{node}: weights {codec!r} not found; put the .safetensors file in models/picd/")
-    return (CodecHandle(Path(path).name, MlicCodec(path, device=device)),), None
+    return (CodecHandle(Path(path).name, MlicCodec(path, device=device), quality),), report
 
 
 def _glyph_u8(glyph: torch.Tensor) -> list[np.ndarray]:
-    return [a[..., 0] for a in images_to_arrays(glyph, "PICD MLIC Encode")]
+    return [a[..., 0] for a in images_to_arrays(glyph, "PICD Encode")]
 
 
-def mlic_encode(image: torch.Tensor, codec: CodecHandle, quality: int = 2, text_bits: list[bytes] | None = None,
+def mlic_encode(image: torch.Tensor, codec: CodecHandle, text_bits: list[bytes] | None = None,
                 glyph: torch.Tensor | None = None, progress: Progress | None = None):
-    node = "PICD MLIC Encode"
+    node = "PICD Encode"
     if not isinstance(codec, CodecHandle):
         raise NodeInputError(f"{node}: connect the codec output of PICD Codec Loader")
     arrays = images_to_arrays(image, node)
     lo, hi = codec.codec.quality_range
+    quality = codec.codec.default_quality if codec.quality is None else codec.quality
     if not lo <= quality <= hi:
-        raise NodeInputError(f"{node}: quality {quality} is outside {lo}..{hi} for codec {codec.label}")
+        raise NodeInputError(f"{node}: quality {quality} is outside {lo}..{hi} for codec {codec.label}; set it in "
+                             "PICD Codec Loader")
     layouts: list[TextLayout | None] = [None] * len(arrays)
     if text_bits is not None:
         _check_batch(text_bits, len(arrays), "text layers", node, "PICD Text Encode")
@@ -196,12 +243,12 @@ def bitstream_summary(streams: list[PicdFile]) -> str:
 
 def _check_bitstreams(bitstream, node: str) -> list[PicdFile]:
     if not isinstance(bitstream, list) or not bitstream or not all(isinstance(p, PicdFile) for p in bitstream):
-        raise NodeInputError(f"{node}: connect a bitstream output (PICD MLIC Encode or PICD Load Bitstream)")
+        raise NodeInputError(f"{node}: connect a bitstream output (PICD Encode or PICD Load Bitstream)")
     return bitstream
 
 
 def mlic_decode(bitstream: list[PicdFile], codec: CodecHandle | None = None, progress: Progress | None = None):
-    node = "PICD MLIC Decode"
+    node = "PICD Decode"
     streams = _check_bitstreams(bitstream, node)
     images, layouts, glyphs = [], [], []
     for i, picd in enumerate(streams):
@@ -218,7 +265,7 @@ def mlic_decode(bitstream: list[PicdFile], codec: CodecHandle | None = None, pro
 def direct_text_render(image: torch.Tensor, text_layout: list[TextLayout]):
     node = "PICD Direct Text Render"
     arrays = images_to_arrays(image, node)
-    _check_batch(text_layout, len(arrays), "text layouts", node, "PICD MLIC Decode")
+    _check_batch(text_layout, len(arrays), "text layouts", node, "PICD Decode")
     # styled layouts (format 2) redraw the words the encoder removed; position-only ones draw every word
     out = [render_text(arr, layout) if layout.styled else
            composite_text(arr, layout, render_glyph(layout, arr.shape[1], arr.shape[0]))
@@ -230,7 +277,7 @@ def domain_prompt(text_layout: list[TextLayout], max_tokens: int = 77):
     from picd_core.diffusion.prompt import domain_prompt as build
 
     if not isinstance(text_layout, list) or not text_layout:
-        raise NodeInputError("PICD Domain Prompt: connect the text_layout output of PICD MLIC Decode")
+        raise NodeInputError("PICD Domain Prompt: connect the text_layout output of PICD Decode")
     prompt = build(text_layout[0], max_tokens=max_tokens)
     note = f" (first of {len(text_layout)} layouts)" if len(text_layout) > 1 else ""
     return (prompt,), (prompt or "(no text: natural image)") + note

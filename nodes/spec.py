@@ -19,6 +19,12 @@ ADAPTOR = "PICD_ADAPTOR"  # picd_core.diffusion.PicdAdaptor
 
 CATEGORY = "PICD"
 
+QUALITY_TOOLTIP = ("Rate setting of the loaded codec, checked before running: mlic = rate level 1–6 (1 = lowest "
+                   "rate, learned-codec files: 1…their level count), webp and avif 0–100, jpeg 1–95 (higher = "
+                   "better and larger)")
+GUIDANCE_DECODERS = ("auto", "vae", "taesd")
+NO_ADAPTOR = "(no adaptor: put PICD adaptor .safetensors files in models/picd)"
+
 
 @dataclass(frozen=True)
 class Socket:
@@ -91,36 +97,41 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
     ),
     NodeSpec(
         "PICD_GlyphRender", "PICD Glyph Render", f"{CATEGORY}/text",
-        "Draws the text layout as a black-on-white glyph image, bit-identical on every machine (bundled font).",
+        "Draws the text layout as a black-on-white glyph image, bit-identical on every machine (bundled font). "
+        "Its size comes from the reference image. Shows the size.",
         "glyph_render",
         inputs=(
-            Socket("text_layout", TEXT_LAYOUT, "From PICD OCR Extract or PICD MLIC Decode"),
-            Socket("reference_image", "IMAGE", "Take the size from this image (else width/height)", optional=True),
-            Socket("width", "INT", "Used when no reference image is connected", default=1024, min=1, max=16384),
-            Socket("height", "INT", "Used when no reference image is connected", default=1024, min=1, max=16384),
+            Socket("text_layout", TEXT_LAYOUT, "From PICD OCR Extract or PICD Decode"),
+            Socket("reference_image", "IMAGE", "The glyph gets this image's size (width/height are then ignored)",
+                   optional=True),
+            Socket("width", "INT", "0 = the reference image's width; else used when no reference image is connected",
+                   default=0, min=0, max=16384),
+            Socket("height", "INT", "0 = the reference image's height; else used when no reference image is "
+                   "connected", default=0, min=0, max=16384),
         ),
         outputs=(Output("glyph", "IMAGE", "Glyph image (white background, black text)"),
                  Output("ink_mask", "MASK", "1 where text is drawn")),
     ),
     NodeSpec(
         "PICD_CodecLoader", "PICD Codec Loader", f"{CATEGORY}/codec",
-        "Loads the image-layer codec: the learned glyph-conditioned codec mlic (ELIC-style; built-in weights or a "
-        "file in models/picd) or a classical codec (WebP, AVIF, JPEG).",
+        "Loads the image-layer codec and its rate setting: the learned glyph-conditioned codec mlic (ELIC-style; "
+        "built-in weights or a file in models/picd) or a classical codec (WebP, AVIF, JPEG). The quality is checked "
+        "against the codec's range before the graph runs.",
         "load_codec",
         inputs=(Socket("codec", "COMBO", "mlic (built-in) is the default learned codec", options=None,
-                       dynamic_options=CODEC_CHOICES_PROVIDER),),
+                       dynamic_options=CODEC_CHOICES_PROVIDER),
+                Socket("quality", "INT", QUALITY_TOOLTIP, default=2, min=0, max=100)),
         outputs=(Output("codec", CODEC),),
     ),
     NodeSpec(
-        "PICD_MLICEncode", "PICD MLIC Encode", f"{CATEGORY}/codec",
-        "Codes the image layer conditioned on the glyph and packs it with the text layer into a .picd bitstream. "
-        "Without text bits the image is coded in natural mode. Shows bytes and bits per pixel.",
+        "PICD_MLICEncode", "PICD Encode", f"{CATEGORY}/codec",
+        "Codes the image layer with the loaded codec (the learned one is conditioned on the glyph) at the loader's "
+        "quality and packs it with the text layer into a .picd bitstream. Without text bits the image is coded in "
+        "natural mode. Shows bytes and bits per pixel.",
         "mlic_encode",
         inputs=(
             Socket("image", "IMAGE", "Image (batch) to code"),
-            Socket("codec", CODEC, "From PICD Codec Loader"),
-            Socket("quality", "INT", "Rate level of the learned codec (1 = lowest rate) or the classical codec's "
-                   "quality", default=2, min=0, max=100),
+            Socket("codec", CODEC, "From PICD Codec Loader (which also sets the quality)"),
             Socket("text_bits", TEXT_BITS, "From PICD Text Encode (screen mode); leave empty for natural images",
                    optional=True),
             Socket("glyph", "IMAGE", "From PICD Glyph Render; checked against the text layer", optional=True),
@@ -128,10 +139,10 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
         outputs=(Output("bitstream", BITSTREAM, "The coded image(s): text layer + image layer"),),
     ),
     NodeSpec(
-        "PICD_MLICDecode", "PICD MLIC Decode", f"{CATEGORY}/codec",
+        "PICD_MLICDecode", "PICD Decode", f"{CATEGORY}/codec",
         "Decodes a .picd bitstream: the text layer, the glyph rendered from it, and the image layer X̄.",
         "mlic_decode",
-        inputs=(Socket("bitstream", BITSTREAM, "From PICD MLIC Encode or PICD Load Bitstream"),
+        inputs=(Socket("bitstream", BITSTREAM, "From PICD Encode or PICD Load Bitstream"),
                 Socket("codec", CODEC, "Only for learned-codec weights other than the built-in ones", optional=True)),
         outputs=(Output("image", "IMAGE", "The decoded image layer X̄"),
                  Output("text_layout", TEXT_LAYOUT, "The transmitted words and boxes"),
@@ -142,15 +153,15 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
         "Draws the transmitted text sharply over the decoded image, in colours taken from it (PICD's direct "
         "render baseline).",
         "direct_text_render",
-        inputs=(Socket("image", "IMAGE", "From PICD MLIC Decode"),
-                Socket("text_layout", TEXT_LAYOUT, "From PICD MLIC Decode")),
+        inputs=(Socket("image", "IMAGE", "From PICD Decode"),
+                Socket("text_layout", TEXT_LAYOUT, "From PICD Decode")),
         outputs=(Output("image", "IMAGE"),),
     ),
     NodeSpec(
         "PICD_SaveBitstream", "PICD Save Bitstream", f"{CATEGORY}/io",
         "Saves each coded image as a .picd file in ComfyUI's output folder (subfolder picd/).",
         "save_bitstream",
-        inputs=(Socket("bitstream", BITSTREAM, "From PICD MLIC Encode"),
+        inputs=(Socket("bitstream", BITSTREAM, "From PICD Encode"),
                 Socket("filename_prefix", "STRING", "File name prefix", default="picd/PICD")),
         outputs=(Output("bitstream", BITSTREAM, "The same bitstream, to decode right away"),),
         output_node=True,
@@ -168,14 +179,15 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
         "The domain-level prompt built from the transmitted text: \"a screenshot with text: …\" (empty for natural "
         "images). Connect it to CLIP Text Encode's text.",
         "domain_prompt",
-        inputs=(Socket("text_layout", TEXT_LAYOUT, "From PICD MLIC Decode"),
+        inputs=(Socket("text_layout", TEXT_LAYOUT, "From PICD Decode"),
                 Socket("max_tokens", "INT", "Cut at a word boundary to fit the text encoder (CLIP: 77)", default=77,
                        min=8, max=1024)),
         outputs=(Output("prompt", "STRING"),),
     ),
     NodeSpec(
         "PICD_AdaptorLoader", "PICD Adaptor Loader", f"{CATEGORY}/diffusion",
-        "Loads a PICD adaptor (glyph + decoded-image conditioning for an SD UNet) from models/picd.",
+        "Loads a PICD adaptor (glyph + decoded-image conditioning for an SD UNet) from models/picd (none ships: "
+        "train one with picd train-adaptor and put the .safetensors file there).",
         "load_adaptor",
         inputs=(Socket("adaptor_name", "COMBO", "Adaptor .safetensors in models/picd", options=None,
                        dynamic_options=ADAPTOR_FILES_PROVIDER),),
@@ -191,9 +203,9 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
             Socket("model", "MODEL", "An SD 1.x/2.x/XL model (after any LoRA)"),
             Socket("adaptor", ADAPTOR, "From PICD Adaptor Loader"),
             Socket("vae", "VAE", "The checkpoint's VAE (encodes X̄ for the adaptor)"),
-            Socket("image", "IMAGE", "X̄: the image output of PICD MLIC Decode"),
+            Socket("image", "IMAGE", "X̄: the image output of PICD Decode"),
             Socket("strength", "FLOAT", "0 = no effect, 1 = as trained", default=1.0, min=0.0, max=2.0, step=0.05),
-            Socket("glyph", "IMAGE", "The glyph output of PICD MLIC Decode (screen mode)", optional=True),
+            Socket("glyph", "IMAGE", "The glyph output of PICD Decode (screen mode)", optional=True),
         ),
         outputs=(Output("model", "MODEL", "The patched model, for the PICD OCR-Guided Sampler or any sampler"),),
         needs_host=True,
@@ -209,10 +221,11 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
             Socket("positive", "CONDITIONING", "E.g. CLIP Text Encode of the PICD prompt"),
             Socket("negative", "CONDITIONING", "Used only when cfg > 1"),
             Socket("vae", "VAE", "The checkpoint's VAE"),
-            Socket("bitstream", BITSTREAM, "From PICD MLIC Decode's input: gives the codec and its rate"),
-            Socket("image", "IMAGE", "X̄: the image output of PICD MLIC Decode"),
+            Socket("bitstream", BITSTREAM, "From PICD Decode's input: gives the codec and its rate"),
+            Socket("image", "IMAGE", "X̄: the image output of PICD Decode"),
             Socket("seed", "INT", "Noise seed", default=0, min=0, max=2**63 - 1),
-            Socket("steps", "INT", "Sampling steps", default=50, min=1, max=1000),
+            Socket("steps", "INT", "Sampling steps (PICD used 50; 20 costs 2.5× less)", default=20, min=1,
+                   max=1000),
             Socket("cfg", "FLOAT", "Classifier-free guidance (1 = off, as PICD)", default=1.0, min=0.0, max=30.0,
                    step=0.1),
             Socket("denoise", "FLOAT", "Fraction of the schedule: 1.0 with a trained adaptor, ~0.6 training-free",
@@ -223,8 +236,13 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
                    step=0.05),
             Socket("guidance_mode", "COMBO", "full: gradient through the UNet (DPS); cheap: w.r.t. the clean "
                    "estimate only", options=("full", "cheap"), default="full"),
-            Socket("text_layout", TEXT_LAYOUT, "From PICD MLIC Decode; enables the OCR loss", optional=True),
-            Socket("glyph", "IMAGE", "From PICD MLIC Decode (screen mode)", optional=True),
+            Socket("guidance_every", "INT", "Apply the guidance step every k sampling steps (1 = every step, as "
+                   "PICD; 2 halves the cost of guidance)", default=2, min=1, max=100),
+            Socket("guidance_decoder", "COMBO", "Decoder used inside the guidance loss: auto = TAESD when "
+                   "models/vae_approx has it (much cheaper to backpropagate through), else the checkpoint's VAE",
+                   options=GUIDANCE_DECODERS, default=GUIDANCE_DECODERS[0]),
+            Socket("text_layout", TEXT_LAYOUT, "From PICD Decode; enables the OCR loss", optional=True),
+            Socket("glyph", "IMAGE", "From PICD Decode (screen mode)", optional=True),
             Socket("codec", CODEC, "Only for learned-codec weights other than the built-in ones", optional=True),
         ),
         outputs=(Output("latent", "LATENT"), Output("image", "IMAGE", "X̂ decoded with the VAE")),

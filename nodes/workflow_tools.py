@@ -1,8 +1,8 @@
 """ComfyUI workflow files without ComfyUI: API -> UI layout, UI -> API conversion, and validation against node
 definitions in /object_info format (the pack's from nodes.spec, the host's from a saved object_info JSON).
 
-Used to generate example_workflows/ (UI format, what the frontend opens) from workflows/ (API format, what
-POST /prompt takes), and by the tests that keep them in sync.
+Used to generate workflows/ (UI format, what the frontend opens and lists as templates) from workflows/api/ (API
+format, what POST /prompt takes), and by the tests that keep them in sync.
 """
 
 from __future__ import annotations
@@ -13,6 +13,38 @@ from typing import Any
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 # Widgets that the frontend follows with an extra, unsaved-in-API value (control_after_generate / upload).
 _EXTRA_WIDGET_VALUES = {("LoadImage", "image"): "image"}
+# The frontend adds a control_after_generate widget after every INT widget named like this (or that asks for one).
+SEED_WIDGETS = ("seed", "noise_seed")
+SEED_CONTROL = "fixed"
+
+
+def _extra_widget_value(class_type: str, name: str, spec: list):
+    """The value the frontend stores right after this widget's own value, or None."""
+    if (class_type, name) in _EXTRA_WIDGET_VALUES:
+        return _EXTRA_WIDGET_VALUES[(class_type, name)]
+    opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    if spec[0] == "INT" and (name in SEED_WIDGETS or opts.get("control_after_generate")):
+        return SEED_CONTROL
+    return None
+
+
+def node_size(info: dict, api_node: dict, title: str) -> tuple[int, int]:
+    """A size that shows the whole title, every socket and widget, and room for an image preview where there is one."""
+    inputs = _inputs_in_order(info)
+    linked = {n for n, v in api_node["inputs"].items() if isinstance(v, list) and len(v) == 2 and isinstance(v[0], str)}
+    sockets = sum(1 for n, s, _ in inputs if not _is_widget(s) or n in linked)
+    widgets = sum(1 for n, s, _ in inputs if _is_widget(s) and n not in linked)
+    widgets += sum(1 for n, s, _ in inputs if _is_widget(s) and n not in linked
+                   and _extra_widget_value(api_node["class_type"], n, s) == SEED_CONTROL)
+    width = max(320, 9 * len(title) + 80)
+    height = 30 + 22 * max(sockets, len(info["output"])) + 26 * widgets
+    if api_node["class_type"] in PREVIEW_NODES:
+        height += 300
+    return width, height
+
+
+# Nodes that show images on themselves after a run (previews, the OCR boxes).
+PREVIEW_NODES = {"LoadImage", "PreviewImage", "SaveImage", "PICD_OCRExtract"}
 # COMBO inputs whose options are the user's files: their values are not checked against a saved object_info.
 # Choices that depend on the user's files (images, models), not fixed by the node definitions.
 DYNAMIC_COMBOS = {("LoadImage", "image"), ("PICD_LoadBitstream", "file"), ("PICD_CodecLoader", "codec"),
@@ -46,8 +78,10 @@ def spec_default(info: dict, name: str) -> Any:
     return {"INT": 0, "FLOAT": 0.0, "BOOLEAN": False}.get(spec[0], "") if not isinstance(spec[0], list) else spec[0][0]
 
 
-def api_to_ui(api: dict, object_info: dict, positions: dict[str, tuple[int, int]], title: str = "") -> dict:
+def api_to_ui(api: dict, object_info: dict, positions: dict[str, tuple[int, int]], title: str = "",
+              sizes: dict[str, tuple[int, int]] | None = None) -> dict:
     """Lay an API workflow out as a UI (litegraph) workflow, version 0.4."""
+    sizes = sizes or {}
     nodes, links = [], []
     link_id = 0
     incoming: dict[str, dict[str, int]] = {nid: {} for nid in api}
@@ -83,7 +117,8 @@ def api_to_ui(api: dict, object_info: dict, positions: dict[str, tuple[int, int]
                 value = node["inputs"][name]
                 linked = isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
                 widgets.append((spec_default(info, name) if linked else value))
-                extra = _EXTRA_WIDGET_VALUES.get((node["class_type"], name))
+                spec = next(s for n, s, _ in _inputs_in_order(info) if n == name)
+                extra = _extra_widget_value(node["class_type"], name, spec)
                 if extra is not None:
                     widgets.append(extra)
         outputs = [{"name": oname, "type": otype, "links": outgoing.get((nid, slot)) or None,
@@ -91,7 +126,7 @@ def api_to_ui(api: dict, object_info: dict, positions: dict[str, tuple[int, int]
                    for slot, (oname, otype) in enumerate(zip(info["output_name"], info["output"]))]
         x, y = positions.get(nid, (100 + 320 * order, 100))
         nodes.append({
-            "id": int(nid), "type": node["class_type"], "pos": [x, y], "size": [300, 120], "flags": {},
+            "id": int(nid), "type": node["class_type"], "pos": [x, y], "size": list(sizes.get(nid, (300, 120))), "flags": {},
             "order": order, "mode": 0, "inputs": ui_inputs, "outputs": outputs,
             "properties": {"Node name for S&R": node["class_type"]}, "widgets_values": widgets,
             **({"title": node["_meta"]["title"]} if node.get("_meta", {}).get("title") else {}),
@@ -116,11 +151,12 @@ def ui_to_api(ui: dict, object_info: dict) -> dict:
             raise ValueError(f"node {node['id']}: unknown node type {node['type']!r}")
         inputs: dict[str, Any] = {}
         values = list(node.get("widgets_values", []))
+        specs = {n: s for n, s, _ in _inputs_in_order(info)}
         for name in _widget_names(info):
             if not values:
                 break
             inputs[name] = values.pop(0)
-            if (node["type"], name) in _EXTRA_WIDGET_VALUES and values:
+            if _extra_widget_value(node["type"], name, specs[name]) is not None and values:
                 values.pop(0)
         for entry in node.get("inputs", []):
             if entry.get("link") is not None:

@@ -16,11 +16,9 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 # torch: the CPU build (this machine keeps its wheel on disk; elsewhere set PICD_TORCH_SPEC, e.g. to your CUDA build).
 TORCH_SPEC="${PICD_TORCH_SPEC:-torch==2.13.0}"
-if ! .venv/bin/python -c "import picd_core, pytest, hypothesis, torch, scipy, safetensors, compressai.ans" >/dev/null 2>&1 \
+if ! .venv/bin/python -c "import picd_core, pytest, hypothesis, torch, scipy, safetensors" >/dev/null 2>&1 \
    || [ pyproject.toml -nt .venv/.picd-installed ]; then
   echo "installing picd (with the learned codec) into .venv..." >&2
   .venv/bin/pip install -q -c constraints.txt "$TORCH_SPEC" -e ".[dev,codec,diffusion,eval]"
-  # CompressAI without its declared dependencies (torchvision, torch-geometric, numpy<2): see INSTALL_NOTES.md
-  .venv/bin/pip install -q --no-deps compressai==1.2.8
   touch .venv/.picd-installed
 fi

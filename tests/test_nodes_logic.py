@@ -1,5 +1,7 @@
 """Node logic without ComfyUI: IMAGE tensors in, custom values out, errors that name what to connect."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -16,8 +18,13 @@ def _batch(*arrays):
 
 @pytest.fixture(scope="module")
 def webp():
-    (codec,), _ = logic.load_codec("webp")
+    (codec,), report = logic.load_codec("webp", 50)
+    assert codec.quality == 50 and report == "webp, quality 50"
     return codec
+
+
+def q(codec, quality):
+    return replace(codec, quality=quality)
 
 
 @needs_tesseract
@@ -28,9 +35,10 @@ def test_screen_chain_ocr_text_glyph_encode_save_load_decode_render(screen, webp
     assert boxes.shape == images.shape and "words" in report
     (bits,), report = logic.text_encode(layouts)
     assert len(bits) == 2 and "bytes" in report
-    (glyph, mask), _ = logic.glyph_render(layouts, reference_image=images)
+    (glyph, mask), report = logic.glyph_render(layouts, reference_image=images)
+    assert report == f"{images.shape[2]}×{images.shape[1]} (from the reference image)"
     assert glyph.shape == images.shape and mask.shape == images.shape[:3] and mask.max() == 1.0
-    (streams,), report = logic.mlic_encode(images, webp, quality=20, text_bits=bits, glyph=glyph)
+    (streams,), report = logic.mlic_encode(images, q(webp, 20), text_bits=bits, glyph=glyph)
     assert len(streams) == 2 and all(s.mode == "screen" for s in streams) and "bpp" in report
     (same,), saved = logic.save_bitstream(streams, "picd/test", tmp_path)
     assert saved == ["picd/test_00001.picd", "picd/test_00002.picd"]
@@ -48,7 +56,7 @@ def test_screen_chain_ocr_text_glyph_encode_save_load_decode_render(screen, webp
 def test_natural_mode_and_batches(webp):
     rng = np.random.default_rng(0)
     images = _batch(*(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8) for _ in range(3)))
-    (streams,), _ = logic.mlic_encode(images, webp, quality=50)
+    (streams,), _ = logic.mlic_encode(images, q(webp, 50))
     assert [s.mode for s in streams] == ["natural"] * 3
     (decoded, layouts, glyph), _ = logic.mlic_decode(streams)
     assert decoded.shape == (3, 64, 96, 3) and all(len(l) == 0 for l in layouts)
@@ -59,21 +67,21 @@ def test_errors_name_the_node_to_connect(screen, webp):
     images = _batch(screen.image)
     layout = [screen.layout]
     with pytest.raises(logic.NodeInputError, match="PICD Codec Loader"):
-        logic.mlic_encode(images, "webp", quality=10)
+        logic.mlic_encode(images, "webp")
     with pytest.raises(logic.NodeInputError, match="PICD Text Encode"):
-        logic.mlic_encode(images, webp, quality=10, glyph=images)
+        logic.mlic_encode(images, q(webp, 10), glyph=images)
     (bits,), _ = logic.text_encode(layout)
     with pytest.raises(logic.NodeInputError, match="2 text layers for 1 image"):
-        logic.mlic_encode(images, webp, quality=10, text_bits=bits * 2)
+        logic.mlic_encode(images, q(webp, 10), text_bits=bits * 2)
     with pytest.raises(logic.NodeInputError, match="glyph does not match"):
-        logic.mlic_encode(images, webp, quality=10, text_bits=bits, glyph=torch.ones_like(images))
+        logic.mlic_encode(images, q(webp, 10), text_bits=bits, glyph=torch.ones_like(images))
     with pytest.raises(logic.NodeInputError, match="outside"):
-        logic.mlic_encode(images, webp, quality=1000)
+        logic.mlic_encode(images, q(webp, 1000))
     with pytest.raises(logic.NodeInputError, match="PICD OCR Extract"):
         logic.text_encode("not a layout")
     with pytest.raises(logic.NodeInputError, match="IMAGE batch"):
         logic.ocr_extract(torch.zeros(10, 10))
-    with pytest.raises(logic.NodeInputError, match="PICD MLIC Encode or PICD Load Bitstream"):
+    with pytest.raises(logic.NodeInputError, match="PICD Encode or PICD Load Bitstream"):
         logic.mlic_decode([b"bytes"])
     with pytest.raises(logic.NodeInputError, match="relative name"):
         logic.save_bitstream([PicdFile("natural", 4, 4, 4, 4, "webp", 1, b"x")], "../escape", "/tmp")
@@ -84,8 +92,8 @@ def test_errors_name_the_node_to_connect(screen, webp):
 
 
 def test_mixed_sizes_cannot_form_a_batch(webp):
-    a = logic.mlic_encode(_batch(np.zeros((64, 64, 3), np.uint8)), webp, 50)[0][0]
-    b = logic.mlic_encode(_batch(np.zeros((64, 128, 3), np.uint8)), webp, 50)[0][0]
+    a = logic.mlic_encode(_batch(np.zeros((64, 64, 3), np.uint8)), webp)[0][0]
+    b = logic.mlic_encode(_batch(np.zeros((64, 128, 3), np.uint8)), webp)[0][0]
     with pytest.raises(logic.NodeInputError, match="different sizes"):
         logic.mlic_decode(a + b)
 
@@ -110,5 +118,28 @@ def test_codec_choices_come_from_the_registry(monkeypatch):
     monkeypatch.setitem(base._REGISTRY, "raw-test", (Raw, lambda: None, 5000))
     choices = logic.codec_choices([])
     assert choices[:4] == ["mlic (built-in)", "webp", "avif", "jpeg"] and choices[-1] == "raw-test"
-    (handle,), _ = logic.load_codec("raw-test")
+    (handle,), _ = logic.load_codec("raw-test", 0)
     assert isinstance(handle.codec, Raw)
+
+
+def test_quality_is_checked_per_codec_before_loading():
+    assert logic.codec_quality_range("mlic (built-in)") == (1, 6)
+    assert logic.codec_quality_range("jpeg") == (1, 95)
+    logic.check_codec_quality("mlic (built-in)", 6)
+    with pytest.raises(logic.NodeInputError, match=r"PICD Codec Loader: quality 50 is outside 1\.\.6 .*rate level"):
+        logic.check_codec_quality("mlic (built-in)", 50)
+    with pytest.raises(logic.NodeInputError, match="outside 1..95"):
+        logic.load_codec("jpeg", 0)
+    (codec,), _ = logic.load_codec("avif", 0)
+    assert codec.quality == 0
+
+
+def test_glyph_render_needs_a_size(screen):
+    with pytest.raises(logic.NodeInputError, match="connect reference_image"):
+        logic.glyph_render([screen.layout])
+    (glyph, _), report = logic.glyph_render([screen.layout], width=320, height=200)
+    assert glyph.shape == (1, 200, 320, 3) and "width/height" in report
+
+
+def test_error_type_has_no_file_system_path():
+    assert f"{logic.NodeInputError.__module__}.{logic.NodeInputError.__qualname__}" == "picd.NodeInputError"

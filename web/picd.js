@@ -1,5 +1,6 @@
 // PICD node pack: shows each PICD node's report (bytes, bits per pixel, words found, files saved) on the node.
-// Namespaced "PICD.*"; touches only node types whose id starts with "PICD_", and never changes saved workflows.
+// Namespaced "PICD.*"; touches only node types whose id starts with "PICD_". The last report is kept in the node's
+// properties (picd_report), so it is still shown after a page reload; the server resends it on cached reruns.
 import { app } from "../../scripts/app.js";
 
 const REPORT_COLOR = "#8fd18f";
@@ -33,7 +34,14 @@ app.registerExtension({
       onExecuted?.apply(this, arguments);
       const text = message?.text;
       this.picdReport = Array.isArray(text) ? text.join("; ") : text ?? null;
+      if (this.properties) this.properties.picd_report = this.picdReport ?? undefined;
       this.setDirtyCanvas(true, true);
+    };
+
+    const onConfigure = nodeType.prototype.onConfigure;
+    nodeType.prototype.onConfigure = function (info) {
+      onConfigure?.apply(this, arguments);
+      if (this.properties?.picd_report) this.picdReport = this.properties.picd_report;
     };
 
     const onDrawForeground = nodeType.prototype.onDrawForeground;

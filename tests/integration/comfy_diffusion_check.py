@@ -126,15 +126,34 @@ with torch.inference_mode():  # as ComfyUI runs every node
     for name, weight in (("unguided", 0.0), ("guided", 50.0)):
         (latent, image), report = comfy_diffusion.guided_sample(
             patched, positive, negative, vae, [picd], x_bar, seed=3, steps=3, denoise=0.5,
-            recompression_weight=weight, ocr_weight=0.0, guidance_mode="full", text_layout=[decoded.layout],
-            glyph=glyph)
+            recompression_weight=weight, ocr_weight=0.0, guidance_mode="full", guidance_every=1,
+            text_layout=[decoded.layout], glyph=glyph)
         runs[name] = {"report": report, "shape": list(image.shape), "finite": bool(torch.isfinite(image).all()),
                       "mse_to_xbar": float(((image - x_bar) ** 2).mean())}
     results["runs"] = runs
     (latent, image), report = comfy_diffusion.guided_sample(
         patched, positive, negative, vae, [picd], x_bar, seed=3, steps=2, denoise=0.5, recompression_weight=1.0,
-        ocr_weight=1.0, guidance_mode="cheap", text_layout=[decoded.layout], glyph=glyph)
+        ocr_weight=1.0, guidance_mode="cheap", guidance_every=1, text_layout=[decoded.layout], glyph=glyph)
     results["ocr_run"] = {"report": report, "finite": bool(torch.isfinite(image).all())}
+    # the defaults: guidance every 2nd step, decoded with TAESD from models/vae_approx when it is there
+    import safetensors.torch  # noqa: E402
+
+    taesd_file = work + "/taesd_decoder.safetensors"
+    # the (deterministically initialised) decoder of the check's TAESD VAE, as a models/vae_approx file
+    safetensors.torch.save_file({k: v.detach().contiguous() for k, v in
+                                 vae.first_stage_model.taesd_decoder.state_dict().items()}, taesd_file)
+    asked = []
+    (latent, image), report = comfy_diffusion.guided_sample(
+        patched, positive, negative, vae, [picd], x_bar, seed=3, steps=4, denoise=0.5, recompression_weight=1.0,
+        ocr_weight=0.0, text_layout=[decoded.layout], glyph=glyph,
+        taesd_path=lambda name: asked.append(name) or taesd_file)
+    results["default_run"] = {"report": report, "finite": bool(torch.isfinite(image).all()), "asked": asked}
+    try:
+        comfy_diffusion.guided_sample(patched, positive, negative, vae, [picd], x_bar, steps=2,
+                                      guidance_decoder="taesd", taesd_path=lambda name: None)
+        results["missing_taesd_error"] = None
+    except Exception as exc:
+        results["missing_taesd_error"] = f"{type(exc).__name__}: {exc}"
 
 with open(out_path, "w") as f:
     json.dump(results, f, indent=1)

@@ -43,9 +43,17 @@ def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("comfy")
     for d in ("custom_nodes", "input", "output", "user", "models/picd"):
         (base / d).mkdir(parents=True)
-    (base / "custom_nodes" / "picd").symlink_to(ROOT, target_is_directory=True)
+    # a copy, as users install it (git clone): ComfyUI will not serve templates through a symlinked pack folder
+    shutil.copytree(ROOT, base / "custom_nodes" / "picd", ignore=shutil.ignore_patterns(
+        ".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache", "node_modules"))
     shutil.copy(ROOT / "picd_core" / "assets" / "samples" / "screen.png", base / "input" / "picd_sample_screen.png")
     shutil.copy(Path(COMFYUI) / "input" / "example.png", base / "input" / "example.png")
+    # the .picd file picd_decode_file names, written by this checkout (the host tests stage every input themselves)
+    from picd_core import encode_image
+    from picd_core.images import load_image
+
+    encode_image(load_image(str(ROOT / "picd_core" / "assets" / "samples" / "screen.png")), mode="screen", codec="webp",
+                 quality=20).picd.save(base / "input" / "picd_sample_screen.picd")
     (base / "extra.yaml").write_text(f"picd_test:\n    base_path: {base}\n    custom_nodes: custom_nodes/\n"
                                      f"    picd: models/picd/\n")
     port = free_port()

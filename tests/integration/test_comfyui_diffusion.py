@@ -97,3 +97,12 @@ def test_exported_lora_loads_completely_with_comfyuis_lora_loader(measured):
     assert measured["lora_modules"] > 20
     assert measured["lora_unmapped"] == []  # every module maps; ComfyUI would silently drop unmapped ones
     assert measured["lora_changes_output"] > 1e-4
+
+
+def test_default_sampler_guides_every_second_step_with_taesd(measured):
+    run = measured["default_run"]
+    assert run["finite"] and run["asked"] == ["taesd_decoder"]
+    assert run["report"].startswith("4 steps, guided 2:") and "guidance decoded with TAESD" in run["report"]
+    assert "nan" not in run["report"] and "recompression" in run["report"]
+    error = measured["missing_taesd_error"]
+    assert error and error.startswith("NodeInputError: PICD OCR-Guided Sampler:") and "models/vae_approx" in error
