@@ -28,8 +28,8 @@ from picd_core.pipeline import decode_picd, encode_to_size  # noqa: E402
 # (file stem, crop box x, y, w, h): text-heavy regions of three kinds of screen
 CROPS = (
     ("16_copyq-settings-tags", 0, 0, 420, 150),
-    ("05_wezterm-vim-rust", 0, 0, 420, 150),
-    ("17_paperless-dialog", 40, 80, 420, 150),
+    ("05_wezterm-vim-rust", 120, 140, 420, 150),
+    ("04_wezterm-command-palette", 200, 120, 420, 150),
 )
 
 

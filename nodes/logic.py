@@ -21,7 +21,9 @@ from picd_core.glyph import composite_text
 from picd_core.image_codecs import ImageCodec, available_codecs, get_codec
 from picd_core.metrics import bits_per_pixel
 from picd_core.ocr import OcrConfig, extract_layout
-from picd_core.text_render import render_text
+from picd_core.pipeline import encode_to_size
+from picd_core.text_edit import TextEdit
+from picd_core.text_render import preview_text, render_text
 
 Progress = Callable[[int, int], None]  # (done, total)
 # Saved workflows store the choice's label; the learned codec's says its weights are the shipped ones (weights files
@@ -83,11 +85,13 @@ def draw_boxes(image: np.ndarray, layout: TextLayout) -> np.ndarray:
     return np.asarray(pil)
 
 
-def ocr_extract(image: torch.Tensor, min_confidence: float = 30.0, language: str = "eng", page_segmentation: int = 3,
-                upscale: float = 2.0, progress: Progress | None = None):
+def ocr_extract(image: torch.Tensor, min_confidence: float = 30.0, language: str = "eng",
+                page_segmentation: int = OcrConfig.psm, upscale: float = 2.0,
+                second_segmentation: int = OcrConfig.second_psm, progress: Progress | None = None):
     node = "PICD OCR Extract"
     arrays = images_to_arrays(image, node)
-    config = OcrConfig(min_confidence=min_confidence, psm=page_segmentation, lang=language.strip(), upscale=upscale)
+    config = OcrConfig(min_confidence=min_confidence, psm=page_segmentation, lang=language.strip(), upscale=upscale,
+                       second_psm=None if second_segmentation < 0 else second_segmentation)
     layouts, previews = [], []
     for i, arr in enumerate(arrays):
         layout = extract_layout(arr, config)
@@ -124,7 +128,37 @@ def glyph_render(text_layout: list[TextLayout], reference_image: torch.Tensor | 
     glyphs = [render_glyph(layout, width, height) for layout in text_layout]
     images = arrays_to_images(glyphs, node)
     mask = 1.0 - images[..., 0]
-    return (images, mask), f"{width}×{height} ({source})"
+    styled = arrays_to_images([preview_text(layout, width, height) for layout in text_layout], node)
+    return (images, mask, styled), f"{width}×{height} ({source})"
+
+
+def _text_edit(replace: str, redact: str, node: str) -> TextEdit | None:
+    """'old=new, old2=new2' and 'email, digits, REGEX' widget strings -> a TextEdit (None when both are empty)."""
+    try:
+        edit = TextEdit.parse([r.strip() for r in replace.split(",") if r.strip()],
+                              [r.strip() for r in redact.split(",") if r.strip()])
+    except PicdError as err:
+        raise NodeInputError(f"{node}: {err}") from err
+    return edit or None
+
+
+def text_edit(image: torch.Tensor, text_layout: list[TextLayout], replace: str = "", redact: str = ""):
+    """Replace or redact words after decoding and draw the result over the decoded image layer."""
+    node = "PICD Text Edit"
+    arrays = images_to_arrays(image, node)
+    _check_batch(text_layout, len(arrays), "text layouts", node, "PICD Decode")
+    edit = _text_edit(replace, redact, node)
+    images, layouts, changed = [], [], 0
+    for arr, layout in zip(arrays, text_layout):
+        texts = edit.apply(layout) if edit else {}
+        edited = TextEdit.edited_layout(layout, texts)
+        changed += len(texts)
+        if edited.styled:
+            images.append(render_text(arr, edited, frozenset(texts)))
+        else:
+            images.append(composite_text(arr, edited, render_glyph(edited, arr.shape[1], arr.shape[0])))
+        layouts.append(edited)
+    return (arrays_to_images(images, node), layouts), f"{changed} words changed"
 
 
 # ------------------------------------------------------------------------------------------------ codec
@@ -198,8 +232,12 @@ def _glyph_u8(glyph: torch.Tensor) -> list[np.ndarray]:
 
 
 def mlic_encode(image: torch.Tensor, codec: CodecHandle, text_bits: list[bytes] | None = None,
-                glyph: torch.Tensor | None = None, progress: Progress | None = None):
+                glyph: torch.Tensor | None = None, target_bpp: float = 0.0, redraw: bool = True, replace: str = "",
+                redact: str = "", progress: Progress | None = None):
     node = "PICD Encode"
+    edit = _text_edit(replace, redact, node)
+    if target_bpp < 0:
+        raise NodeInputError(f"{node}: target_bpp must be 0 (use the loader's quality) or positive")
     if not isinstance(codec, CodecHandle):
         raise NodeInputError(f"{node}: connect the codec output of PICD Codec Loader")
     arrays = images_to_arrays(image, node)
@@ -226,7 +264,15 @@ def mlic_encode(image: torch.Tensor, codec: CodecHandle, text_bits: list[bytes] 
     streams = []
     for i, (arr, layout) in enumerate(zip(arrays, layouts)):
         mode = "natural" if layout is None else "screen"
-        streams.append(encode_image(arr, mode=mode, codec=codec.codec, quality=quality, layout=layout).picd)
+        options = dict(mode=mode, codec=codec.codec, layout=layout, redraw=redraw, edit=edit)
+        if target_bpp > 0:  # rate control: the quality (and image-layer scale) that lands just under the target
+            target = int(target_bpp * arr.shape[0] * arr.shape[1] / 8)
+            try:
+                streams.append(encode_to_size(arr, target, **options).picd)
+            except PicdError as err:
+                raise NodeInputError(f"{node}: {err}") from err
+        else:
+            streams.append(encode_image(arr, quality=quality, **options).picd)
         if progress:
             progress(i + 1, len(arrays))
     return (streams,), bitstream_summary(streams)
@@ -237,7 +283,9 @@ def bitstream_summary(streams: list[PicdFile]) -> str:
     for p in streams:
         sizes = p.layer_sizes()
         parts.append(f"{sizes['total']} B, {bits_per_pixel(sizes['total'], p.width, p.height):.4f} bpp "
-                     f"({p.mode}, {p.image_codec} q{p.image_quality}; text {sizes['text']} B, image {sizes['image']} B)")
+                     f"({p.mode}, {p.image_codec} q{p.image_quality}"
+                     f"{'' if p.image_scale == 1 else f' at 1/{p.image_scale}'}; text {sizes['text']} B, "
+                     f"image {sizes['image']} B)")
     return "; ".join(parts)
 
 

@@ -79,9 +79,12 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
             Socket("min_confidence", "FLOAT", "Drop words Tesseract is less sure of (0–100)", default=30.0, min=0.0,
                    max=100.0, step=1.0),
             Socket("language", "STRING", "Tesseract language(s), e.g. eng or eng+deu", default="eng"),
-            Socket("page_segmentation", "INT", "Tesseract --psm (3 = automatic)", default=3, min=0, max=13),
+            Socket("page_segmentation", "INT", "Tesseract --psm (11 = sparse text, best measured on real screens)",
+                   default=11, min=0, max=13),
             Socket("upscale", "FLOAT", "Upscale before OCR; 2 helps small UI text", default=2.0, min=1.0, max=4.0,
                    step=0.5),
+            Socket("second_segmentation", "INT", "A second --psm pass whose extra words are added (3 = automatic; "
+                   "-1 = none)", default=3, min=-1, max=13),
         ),
         outputs=(Output("text_layout", TEXT_LAYOUT, "Words and boxes, one layout per image"),
                  Output("boxes", "IMAGE", "The image with the word boxes drawn")),
@@ -109,8 +112,11 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
             Socket("height", "INT", "0 = the reference image's height; else used when no reference image is "
                    "connected", default=0, min=0, max=16384),
         ),
-        outputs=(Output("glyph", "IMAGE", "Glyph image (white background, black text)"),
-                 Output("ink_mask", "MASK", "1 where text is drawn")),
+        outputs=(Output("glyph", "IMAGE", "Glyph image (white background, black text): the codec's and adaptor's "
+                        "conditioning"),
+                 Output("ink_mask", "MASK", "1 where text is drawn"),
+                 Output("styled_text", "IMAGE", "The words in their transmitted fonts and colours, on white (layouts "
+                        "from PICD Decode carry styles)")),
     ),
     NodeSpec(
         "PICD_CodecLoader", "PICD Codec Loader", f"{CATEGORY}/codec",
@@ -125,9 +131,10 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
     ),
     NodeSpec(
         "PICD_MLICEncode", "PICD Encode", f"{CATEGORY}/codec",
-        "Codes the image layer with the loaded codec (the learned one is conditioned on the glyph) at the loader's "
-        "quality and packs it with the text layer into a .picd bitstream. Without text bits the image is coded in "
-        "natural mode. Shows bytes and bits per pixel.",
+        "Codes the image given the text layer: words it can redraw better than the image layer keeps them are "
+        "removed from the image and sent with their style; the rest (the text-free background) is coded with the "
+        "loaded codec (the learned one is conditioned on the glyph). Without text bits the image is coded in natural "
+        "mode. Shows bytes and bits per pixel.",
         "mlic_encode",
         inputs=(
             Socket("image", "IMAGE", "Image (batch) to code"),
@@ -135,6 +142,13 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
             Socket("text_bits", TEXT_BITS, "From PICD Text Encode (screen mode); leave empty for natural images",
                    optional=True),
             Socket("glyph", "IMAGE", "From PICD Glyph Render; checked against the text layer", optional=True),
+            Socket("target_bpp", "FLOAT", "Size target in bits per pixel (0 = use the loader's quality); chooses "
+                   "the quality and redraws", default=0.0, min=0.0, max=24.0, step=0.01),
+            Socket("redraw", "BOOLEAN", "Remove and redraw the words the decoder draws better (off: the image "
+                   "layer keeps every pixel)", default=True),
+            Socket("replace", "STRING", "Words to replace before coding: old=new, old2=new2", default=""),
+            Socket("redact", "STRING", "Words to redact before coding (their pixels never enter the file): email, "
+                   "digits, url or a regular expression, comma-separated", default=""),
         ),
         outputs=(Output("bitstream", BITSTREAM, "The coded image(s): text layer + image layer"),),
     ),
@@ -144,18 +158,32 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
         "mlic_decode",
         inputs=(Socket("bitstream", BITSTREAM, "From PICD Encode or PICD Load Bitstream"),
                 Socket("codec", CODEC, "Only for learned-codec weights other than the built-in ones", optional=True)),
-        outputs=(Output("image", "IMAGE", "The decoded image layer X̄"),
+        outputs=(Output("image", "IMAGE", "The decoded image layer X̄ (screens: without the redrawn words; connect "
+                        "PICD Direct Text Render)"),
                  Output("text_layout", TEXT_LAYOUT, "The transmitted words and boxes"),
                  Output("glyph", "IMAGE", "The glyph rendered from the text layer")),
     ),
     NodeSpec(
         "PICD_DirectTextRender", "PICD Direct Text Render", f"{CATEGORY}/render",
-        "Draws the transmitted text sharply over the decoded image, in colours taken from it (PICD's direct "
-        "render baseline).",
+        "Draws the text layer back over the decoded image: each word the encoder removed in its transmitted font "
+        "and colour (files of version 1: every word, in colours taken from the image).",
         "direct_text_render",
         inputs=(Socket("image", "IMAGE", "From PICD Decode"),
                 Socket("text_layout", TEXT_LAYOUT, "From PICD Decode")),
         outputs=(Output("image", "IMAGE"),),
+    ),
+    NodeSpec(
+        "PICD_TextEdit", "PICD Text Edit", f"{CATEGORY}/render",
+        "Replaces or redacts words of a decoded text layer and draws the result over the decoded image (words the "
+        "image layer kept are covered first). To keep redacted pixels out of the file, redact in PICD Encode.",
+        "text_edit",
+        inputs=(Socket("image", "IMAGE", "From PICD Decode"),
+                Socket("text_layout", TEXT_LAYOUT, "From PICD Decode"),
+                Socket("replace", "STRING", "old=new, old2=new2", default=""),
+                Socket("redact", "STRING", "email, digits, url or a regular expression, comma-separated",
+                       default="")),
+        outputs=(Output("image", "IMAGE"), Output("text_layout", TEXT_LAYOUT, "The edited layout")),
+        search_aliases=("redact", "replace text", "edit text"),
     ),
     NodeSpec(
         "PICD_SaveBitstream", "PICD Save Bitstream", f"{CATEGORY}/io",

@@ -35,7 +35,7 @@ def test_screen_chain_ocr_text_glyph_encode_save_load_decode_render(screen, webp
     assert boxes.shape == images.shape and "words" in report
     (bits,), report = logic.text_encode(layouts)
     assert len(bits) == 2 and "bytes" in report
-    (glyph, mask), report = logic.glyph_render(layouts, reference_image=images)
+    (glyph, mask, _styled), report = logic.glyph_render(layouts, reference_image=images)
     assert report == f"{images.shape[2]}×{images.shape[1]} (from the reference image)"
     assert glyph.shape == images.shape and mask.shape == images.shape[:3] and mask.max() == 1.0
     (streams,), report = logic.mlic_encode(images, q(webp, 20), text_bits=bits, glyph=glyph)
@@ -137,9 +137,40 @@ def test_quality_is_checked_per_codec_before_loading():
 def test_glyph_render_needs_a_size(screen):
     with pytest.raises(logic.NodeInputError, match="connect reference_image"):
         logic.glyph_render([screen.layout])
-    (glyph, _), report = logic.glyph_render([screen.layout], width=320, height=200)
+    (glyph, _, _), report = logic.glyph_render([screen.layout], width=320, height=200)
     assert glyph.shape == (1, 200, 320, 3) and "width/height" in report
 
 
 def test_error_type_has_no_file_system_path():
     assert f"{logic.NodeInputError.__module__}.{logic.NodeInputError.__qualname__}" == "picd.NodeInputError"
+
+
+def test_encode_node_rate_control_redaction_and_text_edit_node(screen, webp):
+    images = _batch(screen.image)
+    (bits,), _ = logic.text_encode([screen.layout])
+    h, w = screen.image.shape[:2]
+    (streams,), report = logic.mlic_encode(images, webp, text_bits=bits, target_bpp=0.15, redact="digits")
+    assert len(streams[0].to_bytes()) * 8 <= 0.15 * w * h and "bpp" in report
+    (decoded, layouts, _), _ = logic.mlic_decode(streams)
+    assert layouts[0].styled and not any(c.isdigit() for c in layouts[0].text)
+    word = next(x for x in layouts[0].words if x.text.isalpha() and len(x.text) >= 4)
+    (edited, edited_layouts), note = logic.text_edit(decoded, layouts, replace=f"{word.text}=ZZZZ")
+    assert any(x.text == "ZZZZ" for x in edited_layouts[0].words) and note.startswith(str(
+        sum(x.text == word.text for x in layouts[0].words)))
+    (plain,), _ = logic.direct_text_render(decoded, layouts)
+    assert not torch.equal(edited, plain)
+    with pytest.raises(logic.NodeInputError, match="PICD Text Edit: .*OLD=NEW"):
+        logic.text_edit(decoded, layouts, replace="nonsense")
+    with pytest.raises(logic.NodeInputError, match="PICD Encode: target_bpp"):
+        logic.mlic_encode(images, webp, text_bits=bits, target_bpp=-1)
+
+
+def test_glyph_render_also_draws_the_styled_text(screen, webp):
+    (bits,), _ = logic.text_encode([screen.layout])
+    (streams,), _ = logic.mlic_encode(_batch(screen.image), webp, text_bits=bits)
+    (_, layouts, _), _ = logic.mlic_decode(streams)
+    (glyph, mask, styled), _ = logic.glyph_render(layouts, reference_image=_batch(screen.image))
+    assert styled.shape == glyph.shape and not torch.equal(styled, glyph)
+    assert layouts[0].redrawn  # the styled preview draws the transmitted colours, not black only
+    colours = torch.unique(styled.reshape(-1, 3), dim=0)
+    assert len(colours) > 50
