@@ -25,7 +25,7 @@ from ..bitio import read_varint, write_varint
 from ..container import MAGIC, TAG_HEADER, TAG_IMAGE, TAG_TEXT
 
 OUTCOMES = ("ok", "typed", "untyped", "crash", "hang", "memory")
-WALL_FACTOR = 4
+WALL_FACTOR = 12
 
 
 def build_corpus(codecs: tuple[str, ...] = ("jpeg", "webp", "mlic")) -> list[bytes]:
