@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .errors import InvalidInputError
 from .images import to_rgb_array
 from .layout import TextLayout
+from .limits import check_glyph_work, check_image_size, check_patch_size
 
 FONT_DIR = Path(__file__).parent / "assets" / "fonts"
 GLYPH_FONT = FONT_DIR / "DejaVuSans.ttf"
@@ -36,16 +37,25 @@ def _font() -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(GLYPH_FONT), RENDER_SIZE, layout_engine=ImageFont.Layout.BASIC)
 
 
-@lru_cache(maxsize=4096)
 def _word_patch(text: str) -> Image.Image | None:
     """The word at RENDER_SIZE, cropped to its ink box (None for text without ink, e.g. spaces)."""
+    # Only short words are cached: a cached 256-px patch of a long word holds megabytes.
+    return _cached_word_patch(text) if len(text) <= _CACHED_WORD_CHARS else _draw_word_patch(text)
+
+
+def _draw_word_patch(text: str) -> Image.Image | None:
     font = _font()
     x0, y0, x1, y1 = font.getbbox(text)
     if x1 <= x0 or y1 <= y0:
         return None
+    check_patch_size(text, x1 - x0, y1 - y0)
     patch = Image.new("L", (x1 - x0, y1 - y0), 255)
     ImageDraw.Draw(patch).text((-x0, -y0), text, fill=0, font=font)
     return patch
+
+
+_CACHED_WORD_CHARS = 16
+_cached_word_patch = lru_cache(maxsize=512)(_draw_word_patch)
 
 
 def render_glyph(layout: TextLayout, width: int, height: int) -> np.ndarray:
@@ -54,6 +64,8 @@ def render_glyph(layout: TextLayout, width: int, height: int) -> np.ndarray:
         raise InvalidInputError(f"render_glyph needs a TextLayout, got {type(layout).__name__}")
     if width < 1 or height < 1:
         raise InvalidInputError(f"glyph size must be positive, got {width}x{height}")
+    check_image_size(width, height, encoding=True, what="glyph")
+    check_glyph_work(layout.words, width, height, encoding=True)  # before the canvas or any patch is allocated
     canvas = np.full((height, width), 255, dtype=np.uint8)
     for word in layout.words:
         if word.w < 1 or word.h < 1 or word.x >= width or word.y >= height:

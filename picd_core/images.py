@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InvalidInputError
+from .limits import check_image_size
 
 def to_rgb_array(image: np.ndarray | Image.Image) -> np.ndarray:
     """Accept a PIL image, a uint8 array [H,W,3|4|1] / [H,W], or a float array in [0,1]; return uint8 [H,W,3]."""
@@ -40,16 +41,24 @@ def load_image(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise InvalidInputError(f"image file not found: {path}")
     try:
-        with Image.open(path) as im:
-            im.load()
+        with Image.open(path) as opened:
+            # The header's size, before decoding: a 100-byte PNG may claim 10^5 x 10^5 pixels.
+            check_image_size(*opened.size, encoding=True)
+            opened.load()  # animated GIF/APNG/WebP: the first frame
+            im = ImageOps.exif_transpose(opened)  # camera JPEGs store the rotation in EXIF
+            if im.mode in ("I", "I;16", "I;16B", "I;16L"):  # 16-bit grey: scale to 8 bits, not clip
+                wide = np.asarray(im).astype(np.int64).clip(0, 65535)
+                return to_rgb_array(((wide + 128) // 257).astype(np.uint8))
             if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
                 # Composite transparency on white (screenshots with alpha are UI on light backgrounds).
                 rgba = im.convert("RGBA")
                 bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 return to_rgb_array(Image.alpha_composite(bg, rgba))
             return to_rgb_array(im)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InvalidInputError(f"cannot read {path} as an image ({exc})") from None
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, InvalidInputError):
+            raise
+        raise InvalidInputError(f"cannot read {path} as an image ({exc}); give a PNG, JPEG or WebP file") from None
 
 
 def save_image(image: np.ndarray, path: str | Path) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 from .container import PicdFile
-from .errors import BitstreamError, GlyphMismatchError, InvalidInputError
+from .errors import InvalidInputError
 from .glyph import composite_text, glyph_checksum, render_glyph
 from .redraw import plan_redraw
 from .text_edit import TextEdit
@@ -18,7 +17,9 @@ from .text_render import render_text
 from .image_codecs import ImageCodec, default_codec_name, get_codec
 from .images import to_rgb_array
 from .layout import TextLayout
+from .limits import check_glyph_work, check_image_size, check_layout, check_padded_size
 from .ocr import OcrConfig, extract_layout
+from .renderer_check import glyph_checksum_mismatch
 from .text_layer import decode_text_layer, encode_text_layer
 
 ENCODE_MODES = ("auto", "screen", "natural")
@@ -114,7 +115,10 @@ def encode_image(
         raise InvalidInputError(f"mode must be one of {ENCODE_MODES}, got {mode!r}")
     rgb = to_rgb_array(image)
     height, width = rgb.shape[:2]
+    check_image_size(width, height, encoding=True)
     image_codec = codec if isinstance(codec, ImageCodec) else get_codec(codec or default_codec_name())
+    multiple = image_codec.size_multiple
+    check_image_size(width + (-width % multiple), height + (-height % multiple), encoding=True, what="padded image")
     quality = image_codec.check_quality(quality)
     if image_scale not in IMAGE_SCALES:
         raise InvalidInputError(f"image_scale must be one of {IMAGE_SCALES}, got {image_scale!r}")
@@ -134,8 +138,7 @@ def encode_image(
     text_bytes = glyph = glyph_crc = None
     coded = rgb
     if mode == "screen":
-        if not layout.bounds_fit(width, height):
-            raise InvalidInputError(f"the text layout has boxes outside the {width}x{height} image")
+        check_layout(layout, width, height)  # the decoder's limits, so every file written here decodes
         glyph = render_glyph(layout, width, height)
         glyph_crc = glyph_checksum(glyph)
         padded_glyph = _pad(glyph, image_codec.size_multiple, "edge")
@@ -167,6 +170,7 @@ def encode_image(
             layout = layout.map_words(lambda w: w, styled=True)
         t0 = time.perf_counter()
         text_bytes = encode_text_layer(layout)
+        check_glyph_work(layout.words, width, height, coded_bytes=len(text_bytes), encoding=True)
         timings["text"] = time.perf_counter() - t0
         say(f"text layer: {len(text_bytes)} bytes")
     else:
@@ -203,22 +207,21 @@ def decode_picd(picd: PicdFile, render: str = "glyph", progress: Progress | None
     if render == "diffusion" and renderer is None:
         raise InvalidInputError("render='diffusion' needs a renderer (a loaded diffusion model)")
     image_codec = codec or get_codec(picd.image_codec)
+    # Limits before any layer is decoded: the header's claims decide every allocation below.
+    check_image_size(picd.padded_width, picd.padded_height, what="padded image")
+    check_padded_size(picd.layer_width, picd.layer_height, picd.padded_width, picd.padded_height,
+                      image_codec.size_multiple, image_codec.name)
     timings: dict[str, float] = {}
     layout, glyph = TextLayout(), None
     if picd.text_layer is not None:
         t0 = time.perf_counter()
         layout = decode_text_layer(picd.text_layer)
-        if not layout.bounds_fit(picd.width, picd.height):
-            raise BitstreamError("text layer has boxes outside the image (corrupt)")
+        check_layout(layout, picd.width, picd.height, encoding=False)
+        check_glyph_work(layout.words, picd.width, picd.height, coded_bytes=len(picd.text_layer))
         glyph = render_glyph(layout, picd.width, picd.height)
         timings["text"] = time.perf_counter() - t0
         if picd.glyph_crc is not None and glyph_checksum(glyph) != picd.glyph_crc:
-            message = (
-                "this machine renders a different glyph image from the encoder's (another font file or Pillow build)"
-            )
-            if image_codec.uses_glyph:
-                raise GlyphMismatchError(f"{message}; the glyph-conditioned image layer cannot be decoded exactly")
-            warnings.warn(message + "; the image layer is unaffected", RuntimeWarning, stacklevel=2)
+            glyph_checksum_mismatch(image_codec.uses_glyph)  # corrupt file, or a machine that renders differently
         say(f"text layer: {len(layout)} words")
     t0 = time.perf_counter()
     padded_glyph = None

@@ -13,13 +13,14 @@ from typing import Callable
 
 from .bitio import read_varint, write_varint
 from .errors import BitstreamError, UnsupportedBitstreamError
+from .limits import MAX_TEXT_PAYLOAD_BYTES
 
 # A 1 MiB dictionary: text layers are far smaller, and the 64 MiB default costs ~50 ms to allocate per call.
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "dict_size": 1 << 20}]
 _PPMD_ORDERS = (3, 4, 5, 6, 8, 12)
 _PPMD_MEMORY = 16 << 20
 # A decoded payload larger than this is refused: no text layer is that large, and a corrupt length could ask for GBs.
-MAX_PAYLOAD_BYTES = 64 << 20
+MAX_PAYLOAD_BYTES = MAX_TEXT_PAYLOAD_BYTES
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,11 @@ def _brotli_encode(data: bytes) -> bytes:
 
 
 def _brotli_decode(data: bytes) -> bytes:
-    out = _brotli.decompress(data)
+    # Streamed with an output cap: a few bytes of brotli can expand to gigabytes.
+    dec = _brotli.Decompressor()
+    out = dec.process(data, output_buffer_limit=MAX_PAYLOAD_BYTES + 1)
+    if len(out) <= MAX_PAYLOAD_BYTES and not dec.is_finished():
+        raise BitstreamError("brotli text payload is truncated or corrupt")
     if len(out) > MAX_PAYLOAD_BYTES:
         raise BitstreamError("brotli text payload is larger than any text layer")
     return out

@@ -22,6 +22,7 @@ from .bitio import BitReader, BitWriter, exp_golomb_length, read_varint, signed_
 from .errors import BitstreamError, InvalidInputError
 from .fonts import FONT_CLASSES, FONT_ID_BITS
 from .layout import Line, TextLayout, Word, WordStyle
+from .limits import check_text_payload, check_text_structure
 from . import text_coders
 
 FLAG_ESCAPED = 0x01
@@ -34,7 +35,6 @@ FIELDS = ("line_gap", "line_height", "line_x", "word_gap", "word_width", "word_d
 # Prior for the width predictor: a character is about 0.55 line-heights wide (Latin fonts), as a fraction.
 _WIDTH_PRIOR = (55, 100)
 _GAP_PRIOR = (30, 100)
-_MAX_WORDS = 1 << 22
 
 
 # ---------------------------------------------------------------- strings
@@ -309,12 +309,13 @@ def decode_text_layer(data: bytes) -> TextLayout:
     if pos + length > len(data):
         raise BitstreamError("text payload runs past the end of the text layer (truncated)")
     raw = text_coders.decode(coder_id, data[pos : pos + length])
+    check_text_payload(raw, len(data) - pos - length)
     try:
         strings = _parse_strings(raw.decode("utf-8", "surrogatepass"), bool(flags & FLAG_ESCAPED))
     except UnicodeDecodeError:
         raise BitstreamError("text payload is not valid UTF-8 (corrupt)") from None
-    if sum(len(words) for words in strings) > _MAX_WORDS:
-        raise BitstreamError("text layer claims more words than any image holds (corrupt)")
+    # Word count and lengths against the limits and the geometry's real size, before any Word is built.
+    check_text_structure(strings, len(data) - pos - length)
     bits = BitReader(data[pos + length :])
     orders = [bits.read_bits(ORDER_BITS) for _ in FIELDS]
     idx = {name: i for i, name in enumerate(FIELDS)}

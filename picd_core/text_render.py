@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 
 from .errors import InvalidInputError
 from .fonts import load_font
+from .limits import check_patch_size
 from .images import to_rgb_array
 from .layout import TextLayout, Word, WordStyle
 
@@ -52,12 +53,13 @@ def fitting_size(font: int, text: str, w: int, h: int) -> int:
     return best
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=2048)
 def _ink_patch(font: int, text: str, size: int) -> np.ndarray | None:
     """uint8 ink coverage (255 = ink) of the word drawn at `size`, cropped to its ink box; None without ink."""
     x0, y0, x1, y1 = _ink_box(font, text, size)
     if x1 <= x0 or y1 <= y0:
         return None
+    check_patch_size(text, x1 - x0, y1 - y0)  # a corrupt layer's huge word is refused before it is allocated
     patch = Image.new("L", (x1 - x0, y1 - y0), 0)
     ImageDraw.Draw(patch).text((-x0, -y0), text, fill=255, font=load_font(font, size))
     return np.asarray(patch)

@@ -21,3 +21,12 @@ def photo_dir():
 @pytest.fixture(scope="session")
 def screen(photo_dir):
     return generate_screen(11, 800, 600, kind="ui", photo_dir=photo_dir)
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("PICD_RUN_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow test: set PICD_RUN_SLOW=1 to run it")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

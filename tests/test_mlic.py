@@ -193,8 +193,12 @@ def test_pipeline_uses_mlic_through_the_registry(weights, monkeypatch, screen):
         decoded = decode_picd(picd)
         assert decoded.image.shape == screen.image.shape
         drifted = PicdFile(**{**picd.__dict__, "glyph_crc": picd.glyph_crc ^ 1})
-        from picd_core.errors import GlyphMismatchError
+        from picd_core import renderer_check
+        from picd_core.errors import BitstreamError, GlyphMismatchError
 
+        with pytest.raises(BitstreamError, match="corrupt"):  # this machine passes the reference render: file's fault
+            decode_picd(drifted)
+        monkeypatch.setattr(renderer_check, "renderer_matches_reference", lambda: False)
         with pytest.raises(GlyphMismatchError):  # mlic conditions on the glyph: drift is fatal, not a warning
             decode_picd(drifted)
     finally:

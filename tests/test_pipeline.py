@@ -55,9 +55,17 @@ def test_auto_mode_picks_natural_for_photos():
         assert encode_image(load_image(root / "kodak" / name), mode="auto", codec="webp").picd.mode == "natural"
 
 
-def test_glyph_drift_is_detected(screen):
+def test_glyph_drift_is_detected(screen, monkeypatch):
+    from picd_core import renderer_check
+
     result = encode_image(screen.image, mode="screen", codec="webp", layout=screen.layout)
     drifted = PicdFile(**{**result.picd.__dict__, "glyph_crc": result.picd.glyph_crc ^ 1})
+    # This machine renders the reference exactly, so a mismatch is the file's fault.
+    assert renderer_check.renderer_matches_reference()
+    with pytest.raises(BitstreamError, match="corrupt"):
+        decode_picd(drifted)
+    # A machine whose renderer fails the reference check is told so instead.
+    monkeypatch.setattr(renderer_check, "renderer_matches_reference", lambda: False)
     with pytest.warns(RuntimeWarning, match="different glyph"):
         decode_picd(drifted)  # Pillow codecs do not condition on the glyph: a warning, not an error
 

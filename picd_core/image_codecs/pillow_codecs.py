@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, features
 
 from ..errors import BitstreamError
+from ..limits import check_image_size, check_pillow_payload
 from .base import ImageCodec, register_codec
 
 
@@ -21,10 +22,15 @@ class PillowCodec(ImageCodec):
         return buf.getvalue()
 
     def decode(self, data: bytes, width: int, height: int, quality: int, glyph: np.ndarray | None = None) -> np.ndarray:
+        check_image_size(width, height, what=f"{self.name} image layer")
         try:
             with Image.open(io.BytesIO(data), formats=[self.pil_format]) as im:
+                # Format, size and frames are read from the headers; libjpeg/libwebp/libavif decode only after.
+                check_pillow_payload(im, self.name, self.pil_format, width, height)
                 im.load()
                 arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
+        except BitstreamError:
+            raise
         except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... on corrupt data
             raise BitstreamError(f"{self.name} image layer is corrupt ({exc.__class__.__name__}: {exc})") from None
         if arr.shape[:2] != (height, width):

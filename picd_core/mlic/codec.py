@@ -24,6 +24,8 @@ import numpy as np
 from ..bitio import read_varint, write_varint
 from ..errors import BitstreamError, CodecUnavailableError, InvalidInputError, UnsupportedBitstreamError
 from ..image_codecs.base import ImageCodec, register_codec
+from ..limits import (MAX_MLIC_TILE, check_image_size, check_mlic_tile, check_rans_claim, min_bits_per_position,
+                      rans_padded)
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 MANIFEST = WEIGHTS_DIR / "manifest.json"
@@ -51,8 +53,8 @@ class MlicCodec(ImageCodec):
                  device: str = "cpu") -> None:
         from .checkpoint import load_model, sha256_file
 
-        if tile % MULTIPLE:
-            raise ValueError(f"tile size must be a multiple of {MULTIPLE}")
+        if tile % MULTIPLE or not MULTIPLE <= tile <= MAX_MLIC_TILE:
+            raise ValueError(f"tile size must be a multiple of {MULTIPLE} in {MULTIPLE}..{MAX_MLIC_TILE}")
         self.weights = Path(weights)
         digest = sha256 or sha256_file(self.weights)
         self.model = load_model(self.weights, expected_sha256=sha256, device=device)
@@ -132,11 +134,13 @@ class MlicCodec(ImageCodec):
             raise BitstreamError("mlic image size is not a multiple of 64 (corrupt header)")
         tile, pos = read_varint(data, 6, "tile size")
         tile *= MULTIPLE
-        if tile == 0:
-            raise BitstreamError("mlic tile size is zero (corrupt)")
-        output = np.empty((height, width, 3), np.uint8)
-        got_crc = 0
-        for y, x, h, w in _tiles(height, width, tile):
+        check_mlic_tile(tile)
+        check_image_size(width, height, what="mlic image layer")
+        # Every tile's strings are located and sized against the header before the rANS decoder sees any of them.
+        tiles = _tiles(height, width, tile)
+        z_bits = self._z_bits_per_position()
+        strings_per_tile = []
+        for y, x, h, w in tiles:
             strings = []
             for _ in range(2):
                 length, pos = read_varint(data, pos, "mlic string length")
@@ -144,6 +148,18 @@ class MlicCodec(ImageCodec):
                     raise BitstreamError("mlic image layer is truncated")
                 strings.append(data[pos : pos + length])
                 pos += length
+            check_rans_claim(strings[0], (h // MULTIPLE) * (w // MULTIPLE), z_bits, "an mlic hyper-latent string")
+            strings_per_tile.append(strings)
+        if pos != len(data):
+            raise BitstreamError("mlic image layer has trailing bytes (corrupt)")
+        output = np.empty((height, width, 3), np.uint8)
+        got_crc = 0
+        z_channels = self.model.entropy_bottleneck._quantized_cdf.shape[0]
+        y_channels = self.model.cfg.latent_channels
+        for (y, x, h, w), strings in zip(tiles, strings_per_tile):
+            positions = (h // MULTIPLE) * (w // MULTIPLE)
+            strings = [rans_padded(strings[0], positions * z_channels),
+                       rans_padded(strings[1], positions * 16 * y_channels)]
             g = self._glyph(glyph[y : y + h, x : x + w]) if glyph is not None else None
             tile_crc: list[int] = []
             try:
@@ -156,14 +172,18 @@ class MlicCodec(ImageCodec):
             got_crc = zlib.crc32(struct.pack("<I", tile_crc[0]), got_crc)
             output[y : y + h, x : x + w] = (x_hat[0].permute(1, 2, 0).mul(255).round().clamp(0, 255)
                                             .to(torch.uint8).cpu().numpy())
-        if pos != len(data):
-            raise BitstreamError("mlic image layer has trailing bytes (corrupt)")
         if got_crc != crc:
             raise BitstreamError(
                 "mlic entropy decoding desynchronised (symbol checksum mismatch): this machine computed the entropy "
                 "parameters differently from the encoder, or the data is corrupt"
             )
         return output
+
+    def _z_bits_per_position(self) -> float:
+        if not hasattr(self, "_z_bits"):
+            eb = self.model.entropy_bottleneck
+            self._z_bits = min_bits_per_position(eb._quantized_cdf.tolist(), eb._cdf_length.reshape(-1).tolist())
+        return self._z_bits
 
 
 @lru_cache(maxsize=1)
