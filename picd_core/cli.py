@@ -61,14 +61,17 @@ def _add_ocr_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ocr-upscale", type=float, default=2.0, help="upscale before OCR, 1..4 (default: 2)")
 
 
-def cmd_ocr(args: argparse.Namespace) -> int:
-    layout = extract_layout(load_image(args.image), _ocr_config(args))
-    if args.json:
+def _print_layout(layout, as_json: bool) -> int:
+    if as_json:
         print(layout.to_json())
     else:
         for line in layout.lines:
             print(line.text)
     return 0
+
+
+def cmd_ocr(args: argparse.Namespace) -> int:
+    return _print_layout(extract_layout(load_image(args.image), _ocr_config(args)), args.json)
 
 
 def _output_path(path: str, suffix: str) -> Path:
@@ -172,13 +175,7 @@ def cmd_text(args: argparse.Namespace) -> int:
     picd = PicdFile.load(args.input)
     if picd.text_layer is None:
         raise PicdError(f"{args.input} is a {picd.mode}-mode file: it carries no text layer")
-    layout = decode_text_layer(picd.text_layer)
-    if args.json:
-        print(layout.to_json())
-    else:
-        for line in layout.lines:
-            print(line.text)
-    return 0
+    return _print_layout(decode_text_layer(picd.text_layer), args.json)
 
 
 def cmd_codecs(args: argparse.Namespace) -> int:

@@ -117,3 +117,23 @@ def test_debug_shows_the_cause_of_an_error(tmp_path):
     assert debug.returncode == 2
     assert "direct cause of the following exception" in debug.stderr  # the hub's own error, then ours
     assert debug.stderr.strip().splitlines()[-1].startswith("picd: error: could not load the diffusion model")
+
+
+def test_text_command_prints_the_transmitted_text(tmp_path):
+    import json as _json
+
+    from picd_core import encode_image
+    from picd_core.images import load_image
+    from picd_core.layout import TextLayout
+
+    layout = TextLayout.from_json((Path(SAMPLE).with_suffix(".json")).read_text())
+    encode_image(load_image(SAMPLE), mode="screen", codec="webp", quality=40, layout=layout).picd.save(tmp_path / "s.picd")
+    run = [sys.executable, "-m", "picd_core.cli", "text", str(tmp_path / "s.picd")]
+    plain = subprocess.run(run, capture_output=True, text=True)
+    assert plain.returncode == 0 and plain.stdout.splitlines()[0] == layout.lines[0].text
+    data = _json.loads(subprocess.run(run + ["--json"], capture_output=True, text=True).stdout)
+    assert data["styled"] and any("font" in w for line in data["lines"] for w in line)
+    natural = tmp_path / "n.picd"
+    encode_image(load_image(SAMPLE), mode="natural", codec="webp", quality=40).picd.save(natural)
+    bad = subprocess.run([sys.executable, "-m", "picd_core.cli", "text", str(natural)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "no text layer" in bad.stderr and "Traceback" not in bad.stderr
