@@ -7,34 +7,24 @@ and every word is rendered at one fixed size and resized with one fixed filter.
 
 from __future__ import annotations
 
-import hashlib
 import zlib
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .errors import InvalidInputError
+from .fonts import load_font
 from .images import to_rgb_array
 from .layout import TextLayout
 from .limits import check_glyph_work, check_image_size, check_patch_size
 
-FONT_DIR = Path(__file__).parent / "assets" / "fonts"
-GLYPH_FONT = FONT_DIR / "DejaVuSans.ttf"
-GLYPH_FONT_SHA256 = "abdc775b21b1bc470d50c97e790d276f2054b7504e56e5bd3e64f48d68582322"
+GLYPH_FONT_CLASS = 0  # DejaVu Sans in picd_core.fonts (hash-checked there)
 RENDER_SIZE = 256
 
 
-@lru_cache(maxsize=1)
 def _font() -> ImageFont.FreeTypeFont:
-    data = GLYPH_FONT.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != GLYPH_FONT_SHA256:
-        raise InvalidInputError(
-            f"the bundled glyph font {GLYPH_FONT} was modified (sha256 {digest}); reinstall the picd package"
-        )
-    return ImageFont.truetype(str(GLYPH_FONT), RENDER_SIZE, layout_engine=ImageFont.Layout.BASIC)
+    return load_font(GLYPH_FONT_CLASS, RENDER_SIZE)
 
 
 def _word_patch(text: str) -> Image.Image | None:

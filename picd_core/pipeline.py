@@ -67,7 +67,6 @@ def _to_layer(image: np.ndarray, scale: int, multiple: int) -> np.ndarray:
     if scale != 1:
         from PIL import Image
 
-        height, width = image.shape[:2]
         image = np.asarray(Image.fromarray(_pad(image, scale, "edge")).reduce(scale))
     return _pad(image, multiple, "edge")
 
