@@ -14,6 +14,7 @@ from . import __version__
 from .container import PicdFile
 from .errors import InvalidInputError, PicdError
 from .image_codecs import available_codecs, default_codec_name, get_codec
+from .overfit.presets import PRESETS as OVERFIT_PRESETS
 from .images import load_image, save_image
 from .metrics import bits_per_pixel
 from .ocr import OcrConfig, extract_layout
@@ -81,6 +82,21 @@ def _output_path(path: str, suffix: str) -> Path:
     return out
 
 
+def _encode_codec(args: argparse.Namespace):
+    """The codec name, or for the overfitted codec an instance with the chosen preset and a progress line."""
+    if args.codec != "overfit":
+        if args.preset is not None:
+            raise PicdError("--preset applies to --codec overfit only")
+        return args.codec
+    codec = get_codec("overfit")
+    say = None
+    if not args.quiet:
+        def say(done: int, total: int, loss: float, left: float) -> None:
+            end = "\n" if done == total else "\r"
+            print(f"  fit {done}/{total}  loss {loss:.5f}  ETA {left:.0f} s   ", end=end, file=sys.stderr, flush=True)
+    return codec.with_options(preset=args.preset, progress=say)
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
     out = _output_path(args.output, ".picd")
     if out.exists() and not args.force:
@@ -88,8 +104,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
     image = load_image(args.image)
     start = time.perf_counter()
     h, w = image.shape[:2]
-    options = dict(mode=args.mode, codec=args.codec, ocr_config=_ocr_config(args), progress=_progress(args),
-                   redraw=not args.no_redraw, edit=_text_edit(args))
+    options = dict(mode=args.mode, codec=_encode_codec(args), ocr_config=_ocr_config(args),
+                   progress=_progress(args), redraw=not args.no_redraw, edit=_text_edit(args))
     if args.bpp is not None and args.max_bytes is not None:
         raise PicdError("give either --bpp or --max-bytes, not both")
     if args.bpp is not None or args.max_bytes is not None:
@@ -351,6 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-bytes", type=int, default=None, help="size target in bytes (chooses the quality)")
     p.add_argument("--image-scale", type=int, choices=(1, 2, 4), default=None,
                    help="code the image layer at 1/N resolution (default 1; --bpp/--max-bytes choose it)")
+    p.add_argument("--preset", choices=OVERFIT_PRESETS, default=None,
+                   help="--codec overfit: encode effort (iterations of the per-image fit; default medium)")
     p.add_argument("--no-redraw", action="store_true",
                    help="screen mode: keep every word in the image layer (the text layer is sent, nothing redrawn)")
     _add_edit_options(p, "before encoding: edited words' pixels never enter the file")

@@ -150,11 +150,12 @@ def encode_image(
         if redraw or forced:
             t0 = time.perf_counter()
             code_glyph = padded_glyph if image_codec.uses_glyph else None
+            probe = image_codec.probe_codec()
 
             def code(img: np.ndarray, q: int) -> tuple[int, np.ndarray]:
                 layer = _to_layer(img, image_scale, image_codec.size_multiple)
-                data = image_codec.encode(layer, q, code_glyph)
-                decoded = image_codec.decode(data, layer.shape[1], layer.shape[0], q, code_glyph)
+                data = probe.encode(layer, q, code_glyph)
+                decoded = probe.decode(data, layer.shape[1], layer.shape[0], q, code_glyph)
                 return len(data), _from_layer(decoded, image_scale, width, height)
 
             plan = plan_redraw(rgb, layout, code, quality, image_codec.neighbour_quality(quality), forced, texts,

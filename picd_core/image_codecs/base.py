@@ -54,6 +54,11 @@ class ImageCodec(ABC):
             return None
         return quality + step if quality + step <= hi else quality - step
 
+    def probe_codec(self) -> "ImageCodec":
+        """The codec the encoder's redraw decision probes with (it codes the image ~3 more times): this one, unless
+        encoding is expensive (the overfitted codec probes with a shorter fit)."""
+        return self
+
     @abstractmethod
     def encode(self, image: np.ndarray, quality: int, glyph: np.ndarray | None = None) -> bytes:
         """Code a uint8 [H, W, 3] image (already padded to size_multiple)."""

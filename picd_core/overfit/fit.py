@@ -1,0 +1,186 @@
+"""The encoder of the overfitted codec: fit latents + decoder to one image, then quantise the decoder.
+
+Loss = MSE (image in [0, 1]) + λ · bits per pixel, bits from the ARM's Laplace model of the latents. The first
+NOISE_SHARE of the iterations add uniform noise to the latents (a differentiable proxy of rounding); the rest round
+them with a straight-through gradient, so the decoder is tuned to the integers it will get. Adam, cosine learning
+rate. Afterwards each module's weights are rounded to 2^-q with q chosen per module by the same D + λR, measured in
+exact mode (what the decoder computes) with the parameters' coded size included.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .presets import PRESETS, Preset  # noqa: F401  (re-exported)
+from .model import (LATENT_LIMIT, MAX_WEIGHT_BITS, MAX_WEIGHT_INT, PHASES, OverfitConfig, OverfitDecoder,
+                    ink_pyramid, laplace_bits, level_shapes, phase_context, phase_values)
+
+NOISE_SHARE = 0.75
+LEARNING_RATE = 1e-2  # 256² Kodak crop, 600 iterations, quality 3: 1e-2 0.30 bpp / 22.2 dB; 4e-2 1.02 bpp / 22.5 dB
+# Parameter groups quantised together (one step 2^-q each), in bitstream order.
+MODULE_GROUPS = ("upsampler", "synthesis", "arm")
+WEIGHT_BITS_CANDIDATES = tuple(range(5, MAX_WEIGHT_BITS + 1))
+
+
+Progress = Callable[[int, int, float, float], None]  # (iteration, total, loss, seconds left)
+
+
+def group_parameters(decoder: OverfitDecoder) -> list[list[tuple[str, torch.nn.Parameter]]]:
+    named = dict(decoder.named_parameters())
+    return [[(n, p) for n, p in named.items() if n.split(".")[0] == g] for g in MODULE_GROUPS]
+
+
+@dataclass
+class FitResult:
+    decoder: OverfitDecoder        # float64, weights on their 2^-q grids
+    latents: list[torch.Tensor]    # integer-valued float64 grids, finest first
+    weight_bits: list[int]         # q per module group
+    parameter_ints: list[np.ndarray]
+    loss_history: list[float]
+    seconds: float
+    ink: torch.Tensor | None = None  # exact-mode glyph ink the decoder will use (set by the codec)
+
+
+def _rate_bits(decoder: OverfitDecoder, latents: list[torch.Tensor], inks: list, exact: bool) -> torch.Tensor:
+    """Bits of all latents under the ARM. Every context reads only coded values, so all levels and phases are one
+    batch here (the decoder needs them in order; the encoder has them all)."""
+    contexts, values = [], []
+    for l in range(len(latents)):
+        parent = latents[l + 1] if l + 1 < len(latents) else None
+        for phase in range(len(PHASES)):
+            contexts.append(phase_context(latents[l], parent, inks[l], phase))
+            values.append(phase_values(latents[l], phase))
+    mu, log_scale = decoder.arm(torch.cat(contexts), exact)
+    return laplace_bits(torch.cat(values), mu, log_scale).sum()
+
+
+def fit(image: np.ndarray, lam: float, cfg: OverfitConfig, iterations: int, glyph: np.ndarray | None = None,
+        seed: int = 0, device: str = "cpu", progress: Progress | None = None) -> FitResult:
+    """Fit one image (uint8 [H, W, 3]); returns the quantised decoder and integer latents (on the CPU)."""
+    t_start = time.perf_counter()
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    torch.manual_seed(seed)
+    h, w = image.shape[:2]
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div(255).to(device)
+    ink = None
+    if glyph is not None and cfg.glyph_channels:
+        ink = torch.from_numpy(255.0 - glyph.astype(np.float32)).div(256).to(device)
+    shapes = level_shapes(h, w, cfg.levels)
+    inks = ink_pyramid(ink, shapes, exact=False)
+    decoder = OverfitDecoder(cfg).to(device)
+    latents = [torch.zeros(s, device=device, requires_grad=True) for s in shapes]
+    params = list(decoder.parameters()) + latents
+    opt = torch.optim.Adam(params, lr=LEARNING_RATE)
+    pixels = h * w
+    history: list[float] = []
+    noise_until = int(iterations * NOISE_SHARE)
+    for it in range(iterations):
+        lr = LEARNING_RATE * 0.5 * (1 + math.cos(math.pi * it / iterations))
+        for group in opt.param_groups:
+            group["lr"] = max(lr, LEARNING_RATE * 1e-3)
+        if it < noise_until:
+            coded = [g + (torch.rand(g.shape, generator=gen) - 0.5).to(device) for g in latents]
+        else:
+            coded = [g + (torch.round(g) - g).detach() for g in latents]
+        recon = decoder.reconstruct(coded, ink)
+        mse = torch.mean((recon - x) ** 2)
+        bits = _rate_bits(decoder, coded, inks, exact=False)
+        loss = mse + lam * bits / pixels
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            for g in latents:
+                g.clamp_(-LATENT_LIMIT + 1, LATENT_LIMIT - 1)
+        history.append(float(loss.detach()))
+        if progress is not None and (it % 10 == 0 or it == iterations - 1):
+            elapsed = time.perf_counter() - t_start
+            progress(it + 1, iterations, history[-1], elapsed / (it + 1) * (iterations - it - 1))
+    q_latents = [torch.round(g.detach()).double().cpu() for g in latents]
+    result = quantise_decoder(decoder.cpu(), q_latents, image, glyph, lam)
+    result.loss_history = history
+    result.seconds = time.perf_counter() - t_start
+    return result
+
+
+def quantised_copy(decoder: OverfitDecoder, weight_bits: list[int]) -> tuple[OverfitDecoder, list[np.ndarray]]:
+    """A float64 copy whose parameters are integers × 2^-q (q per module group), and those integers."""
+    exact = OverfitDecoder(decoder.cfg).double()
+    exact.load_state_dict({k: v.double() for k, v in decoder.state_dict().items()})
+    ints = []
+    with torch.no_grad():
+        for q, group in zip(weight_bits, group_parameters(exact)):
+            for _, p in group:
+                n = torch.round(p * (1 << q)).clamp_(-MAX_WEIGHT_INT, MAX_WEIGHT_INT)
+                p.copy_(n / (1 << q))
+                ints.append(n.to(torch.int64).reshape(-1).numpy())
+    return exact, ints
+
+
+def set_parameters(decoder: OverfitDecoder, weight_bits: list[int], ints: list[np.ndarray]) -> None:
+    """Load decoded parameter integers into a float64 decoder (the decoder side of quantised_copy)."""
+    with torch.no_grad():
+        k = 0
+        for q, group in zip(weight_bits, group_parameters(decoder)):
+            for _, p in group:
+                p.copy_(torch.from_numpy(ints[k].astype(np.float64)).view_as(p) / (1 << q))
+                k += 1
+
+
+def parameter_bits(ints: list[np.ndarray]) -> float:
+    """The coded size of parameter integers (each tensor with its best zero-mean table), in bits."""
+    from .codec import parameter_table_costs
+
+    return float(sum(min(parameter_table_costs(v)) for v in ints))
+
+
+def quantise_decoder(decoder: OverfitDecoder, latents: list[torch.Tensor], image: np.ndarray,
+                     glyph: np.ndarray | None, lam: float) -> FitResult:
+    """Choose q per module group by D + λR in exact mode: coordinate descent from the finest step, each group's q
+    lowered while the cost falls. The upsampler and synthesis change only D, the ARM only the latents' R, so each
+    trial measures just the term it changes (plus the parameters' coded size)."""
+    from .codec import exact_decode_image
+
+    h, w = image.shape[:2]
+    target = image.astype(np.float64) / 255
+    ink, inks = _exact_inks(glyph, latents, decoder.cfg)
+
+    def distortion(exact: OverfitDecoder) -> float:
+        pixels = exact_decode_image(exact, latents, ink)
+        return float(np.mean((pixels.astype(np.float64) / 255 - target) ** 2))
+
+    def latent_bits(exact: OverfitDecoder) -> float:
+        with torch.no_grad():
+            return float(_rate_bits(exact, latents, inks, exact=True))
+
+    bits = [MAX_WEIGHT_BITS] * len(MODULE_GROUPS)
+    exact, ints = quantised_copy(decoder, bits)
+    terms = {"d": distortion(exact), "r": latent_bits(exact)}
+    best = terms["d"] + lam * (terms["r"] + parameter_bits(ints)) / (h * w)
+    arm = MODULE_GROUPS.index("arm")
+    for g in range(len(MODULE_GROUPS)):
+        for q in sorted(WEIGHT_BITS_CANDIDATES, reverse=True)[1:]:
+            trial = bits.copy()
+            trial[g] = q
+            exact, ints = quantised_copy(decoder, trial)
+            changed = {"r": latent_bits(exact)} if g == arm else {"d": distortion(exact)}
+            trial_terms = {**terms, **changed}
+            cost = trial_terms["d"] + lam * (trial_terms["r"] + parameter_bits(ints)) / (h * w)
+            if cost >= best:
+                break
+            best, bits, terms = cost, trial, trial_terms
+    exact, ints = quantised_copy(decoder, bits)
+    return FitResult(exact, latents, bits, ints, [], 0.0)
+
+
+def _exact_inks(glyph: np.ndarray | None, latents: list[torch.Tensor], cfg: OverfitConfig):
+    if glyph is None or not cfg.glyph_channels:
+        return None, [None] * len(latents)
+    ink = torch.from_numpy(255.0 - glyph.astype(np.float64)) / 256
+    return ink, ink_pyramid(ink, [tuple(g.shape) for g in latents], exact=True)

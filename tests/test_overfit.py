@@ -1,0 +1,197 @@
+"""The per-image overfitted codec ("overfit"): coding, exact decoding anywhere, corrupt payloads, glyph conditioning."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+pytest.importorskip("constriction")
+torch = pytest.importorskip("torch")
+
+from picd_core import PicdFile, decode_picd, encode_image  # noqa: E402
+from picd_core.errors import BitstreamError, InvalidInputError  # noqa: E402
+from picd_core.image_codecs import get_codec  # noqa: E402
+from picd_core.limits import FileLimitError  # noqa: E402
+from picd_core.overfit.codec import OverfitCodec  # noqa: E402
+from picd_core.overfit.entropy import laplace_tables  # noqa: E402
+from picd_core.overfit.model import LOG_SCALE_MAX, LOG_SCALE_MIN, OverfitConfig, macs_per_pixel  # noqa: E402
+
+ITERATIONS = 400
+QUALITY = 8
+
+
+def _image(h: int = 37, w: int = 53) -> np.ndarray:
+    """A smooth photo-like test image with an edge (odd sizes: the latent grids round up)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    r = 120 + 80 * np.sin(xx / 9) * np.cos(yy / 7)
+    g = 90 + 60 * (xx / w) + 40 * (yy > h / 2)
+    b = 160 - 70 * (yy / h)
+    return np.clip(np.stack([r, g, b], -1), 0, 255).astype(np.uint8)
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255 ** 2 / max(mse, 1e-12))
+
+
+@pytest.fixture(scope="module")
+def coded():
+    image = _image()
+    codec = OverfitCodec(iterations=ITERATIONS)
+    data = codec.encode(image, QUALITY)
+    return image, data, codec.expected_decode()
+
+
+def test_decoder_reproduces_the_encoders_pixels_and_fits_the_image(coded):
+    image, data, expected = coded
+    out = get_codec("overfit").decode(data, image.shape[1], image.shape[0], QUALITY)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert np.array_equal(out, expected)
+    flat = np.broadcast_to(image.reshape(-1, 3).mean(0).round().astype(np.uint8), image.shape)
+    assert _psnr(image, out) > _psnr(image, flat) + 6  # the fit learned the image, not just its mean
+
+
+def test_encoding_is_reproducible_given_the_seed():
+    image = _image(24, 40)
+    data = OverfitCodec(iterations=40).encode(image, QUALITY)
+    assert OverfitCodec(iterations=40).encode(image, QUALITY) == data
+    assert OverfitCodec(iterations=40, seed=1).encode(image, QUALITY) != data
+
+
+_DECODE = ("import sys, hashlib, torch; torch.set_num_threads(int(sys.argv[1])); "
+           "from picd_core.image_codecs import get_codec; "
+           "out = get_codec('overfit').decode(sys.stdin.buffer.read(), int(sys.argv[2]), int(sys.argv[3]), 8); "
+           "print(hashlib.sha256(out.tobytes()).hexdigest())")
+
+
+def test_decoding_is_identical_in_other_processes_thread_counts_and_threads(coded):
+    image, data, expected = coded
+    want = hashlib.sha256(expected.tobytes()).hexdigest()
+    for threads in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", _DECODE, threads, str(image.shape[1]), str(image.shape[0])],
+                             input=data, capture_output=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.decode().strip() == want
+    results = []
+    codec = get_codec("overfit")
+
+    def work():
+        results.append(codec.decode(data, image.shape[1], image.shape[0], QUALITY).tobytes())
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [expected.tobytes()] * 4
+
+
+def test_entropy_tables_are_pinned():
+    # Built with `decimal` (correctly rounded everywhere), so this digest holds on every platform; a change here is a
+    # format change.
+    halves, freqs = laplace_tables(LOG_SCALE_MIN, LOG_SCALE_MAX)
+    digest = hashlib.sha256(np.asarray(halves, np.int64).tobytes()
+                            + b"".join(f.astype(np.int64).tobytes() for f in freqs)).hexdigest()
+    assert all(f.sum() == 1 << 16 and f.min() >= 1 and f.max() <= (1 << 16) - 64 for f in freqs)
+    assert digest[:16] == PINNED_TABLES
+
+
+PINNED_TABLES = "e04bc78e06f59340"
+
+
+def test_corrupt_payloads_give_bitstream_errors(coded):
+    image, data, expected = coded
+    codec = get_codec("overfit")
+    rng = np.random.default_rng(3)
+    decoded_same = 0
+    for i in range(120):
+        buf = bytearray(data)
+        kind = i % 3
+        if kind == 0:
+            pos = int(rng.integers(len(buf)))
+            buf[pos] ^= 1 << int(rng.integers(8))
+        elif kind == 1:
+            buf = buf[: int(rng.integers(len(buf)))]
+        else:
+            pos = int(rng.integers(len(buf)))
+            buf[pos:pos] = bytes(rng.integers(0, 256, 4, dtype=np.uint8))
+        try:
+            out = codec.decode(bytes(buf), image.shape[1], image.shape[0], QUALITY)
+        except BitstreamError:
+            continue
+        decoded_same += int(np.array_equal(out, expected))
+        assert False, f"mutation {i} ({kind}) decoded without an error"
+    assert decoded_same == 0
+
+
+def test_a_small_payload_cannot_claim_a_huge_image(coded):
+    _, data, _ = coded
+    with pytest.raises(FileLimitError, match="claims"):
+        get_codec("overfit").decode(data, 8000, 8000, 4)
+
+
+def test_glyph_conditioning_is_used_and_needed():
+    image = _image(40, 48)
+    glyph = np.full(image.shape[:2], 255, np.uint8)
+    glyph[10:20, 8:40] = 0
+    codec = OverfitCodec(iterations=30)
+    data = codec.encode(image, 3, glyph)
+    assert data[4] == 1  # the header says the decoder takes the glyph
+    out = get_codec("overfit").decode(data, 48, 40, 3, glyph)
+    assert np.array_equal(out, codec.expected_decode())
+    with pytest.raises(BitstreamError, match="glyph"):
+        get_codec("overfit").decode(data, 48, 40, 3, None)
+
+
+def test_presets_and_bad_options():
+    with pytest.raises(InvalidInputError, match="preset"):
+        OverfitCodec("turbo")
+    with pytest.raises(InvalidInputError, match="quality"):
+        OverfitCodec(iterations=1).encode(_image(), 9)
+    assert OverfitCodec("fast").with_options(preset="slow").preset.iterations > OverfitCodec("fast").preset.iterations
+    assert 500 < macs_per_pixel(OverfitConfig()) < 3000  # Cool-chic class decoders: ~2k MAC/pixel
+
+
+def test_pipeline_natural_mode_round_trip():
+    image = _image(48, 64)
+    codec = OverfitCodec(iterations=20)
+    result = encode_image(image, mode="natural", codec=codec, quality=2)
+    picd = PicdFile.from_bytes(result.picd.to_bytes())
+    assert picd.image_codec == "overfit"
+    out = decode_picd(picd).image
+    assert np.array_equal(out, codec.expected_decode()[:48, :64])
+
+
+def test_cli_preset_progress_and_misuse(tmp_path, capsys):
+    from picd_core.cli import main
+    from picd_core.images import save_image
+
+    src = tmp_path / "small.png"
+    save_image(_image(24, 32), src)
+    out = tmp_path / "small.picd"
+    assert main(["encode", str(src), "-o", str(out), "--codec", "overfit", "--preset", "fast", "--quality", "2",
+                 "--mode", "natural"]) == 0
+    err = capsys.readouterr().err
+    assert "fit 300/300" in err and "ETA" in err
+    assert main(["decode", str(out), "-o", str(tmp_path / "back.png")]) == 0
+    assert main(["encode", str(src), "-o", str(tmp_path / "x.picd"), "--codec", "webp", "--preset", "fast"]) == 2
+    assert "--preset applies to --codec overfit only" in capsys.readouterr().err
+
+
+def test_codec_loader_preset_and_encode_node_reports_the_fit():
+    from nodes import logic
+
+    (handle,), report = logic.load_codec("overfit", 2, preset="fast")
+    assert handle.codec.preset.name == "fast" and "preset fast" in report
+    with pytest.raises(logic.NodeInputError, match="PICD Codec Loader: unknown preset"):
+        logic.load_codec("overfit", 2, preset="turbo")
+    calls = []
+    image = torch.from_numpy(_image(24, 32)).float().div(255)[None]
+    (streams,), shown = logic.mlic_encode(image, handle, progress=lambda done, total: calls.append((done, total)))
+    assert streams[0].image_codec == "overfit" and "bpp" in shown and "fit loss" in shown
+    assert calls[-1] == (300, 300) and len(calls) > 10
