@@ -19,6 +19,7 @@ from picd_core import (PicdError, PicdFile, TextLayout, decode_picd, decode_text
                        encode_text_layer, glyph_checksum, render_glyph)
 from picd_core.glyph import composite_text
 from picd_core.image_codecs import ImageCodec, available_codecs, get_codec
+from picd_core.overfit.presets import PRESETS as OVERFIT_PRESETS
 from picd_core.metrics import bits_per_pixel
 from picd_core.ocr import OcrConfig, extract_layout
 from picd_core.pipeline import encode_to_size
@@ -206,15 +207,20 @@ def check_codec_quality(codec: str, quality: int, resolve_model_file: Callable[[
                              f"set quality to {lo}…{hi}")
 
 
-def load_codec(codec: str, quality: int = 2, resolve_model_file: Callable[[str], str] | None = None,
-               device: str = "cpu"):
-    """device: where the learned codec's transforms run (its entropy coding always runs on the CPU)."""
+def load_codec(codec: str, quality: int = 2, preset: str = "medium",
+               resolve_model_file: Callable[[str], str] | None = None, device: str = "cpu"):
+    """device: where the learned codecs run (mlic's transforms, overfit's fit; entropy coding stays on the CPU)."""
     node = "PICD Codec Loader"
     registered = registered_codec_choices()
     if codec not in registered and resolve_model_file is None:
         raise NodeInputError(f"{node}: unknown codec {codec!r}")
     check_codec_quality(codec, quality, resolve_model_file)
     report = f"{codec}, quality {quality}"
+    if registered.get(codec) == "overfit":
+        if preset not in OVERFIT_PRESETS:
+            raise NodeInputError(f"{node}: unknown preset {preset!r}; choose one of {', '.join(OVERFIT_PRESETS)}")
+        fitted = get_codec("overfit").with_options(preset=preset, device=device)
+        return (CodecHandle(codec, fitted, quality),), f"{report}, preset {preset}"
     if registered.get(codec) == "mlic" and device != "cpu":
         from picd_core.mlic.codec import builtin_codec
 
@@ -262,9 +268,18 @@ def mlic_encode(image: torch.Tensor, codec: CodecHandle, text_bits: list[bytes] 
                 raise NodeInputError(f"{node}: the glyph does not match the text layer; feed PICD Glyph Render from "
                                      "the same PICD OCR Extract as PICD Text Encode, with this image as reference")
     streams = []
+    losses: list[float] = []
     for i, (arr, layout) in enumerate(zip(arrays, layouts)):
         mode = "natural" if layout is None else "screen"
-        options = dict(mode=mode, codec=codec.codec, layout=layout, redraw=redraw, edit=edit)
+        image_codec = codec.codec
+        if image_codec.name == "overfit":  # the bar follows the fit's iterations; the report shows its last loss
+            def fit_progress(done: int, total: int, loss: float, left: float, i: int = i) -> None:
+                losses[i:] = [loss]
+                if progress:
+                    progress(i * total + done, len(arrays) * total)
+
+            image_codec = image_codec.with_options(progress=fit_progress)
+        options = dict(mode=mode, codec=image_codec, layout=layout, redraw=redraw, edit=edit)
         if target_bpp > 0:  # rate control: the quality (and image-layer scale) that lands just under the target
             target = int(target_bpp * arr.shape[0] * arr.shape[1] / 8)
             try:
@@ -273,9 +288,12 @@ def mlic_encode(image: torch.Tensor, codec: CodecHandle, text_bits: list[bytes] 
                 raise NodeInputError(f"{node}: {err}") from err
         else:
             streams.append(encode_image(arr, quality=quality, **options).picd)
-        if progress:
+        if progress and not losses:
             progress(i + 1, len(arrays))
-    return (streams,), bitstream_summary(streams)
+    report = bitstream_summary(streams)
+    if losses:
+        report += f"; fit loss {losses[-1]:.5f}"
+    return (streams,), report
 
 
 def bitstream_summary(streams: list[PicdFile]) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from picd_core.overfit.presets import PRESETS as OVERFIT_PRESETS
+
 # Custom socket types. Each carries one item per image of the batch.
 TEXT_LAYOUT = "PICD_TEXT_LAYOUT"  # list[picd_core.TextLayout]
 TEXT_BITS = "PICD_TEXT_BITS"  # list[bytes]: coded text layers
@@ -20,8 +22,8 @@ ADAPTOR = "PICD_ADAPTOR"  # picd_core.diffusion.PicdAdaptor
 CATEGORY = "PICD"
 
 QUALITY_TOOLTIP = ("Rate setting of the loaded codec, checked before running: mlic = rate level 1–6 (1 = lowest "
-                   "rate, learned-codec files: 1…their level count), webp and avif 0–100, jpeg 1–95 (higher = "
-                   "better and larger)")
+                   "rate, learned-codec files: 1…their level count), overfit = rate level 1–8, webp and avif 0–100, "
+                   "jpeg 1–95 (higher = better and larger)")
 GUIDANCE_DECODERS = ("auto", "vae", "taesd")
 NO_ADAPTOR = "(no adaptor: put PICD adaptor .safetensors files in models/picd)"
 
@@ -120,13 +122,16 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
     ),
     NodeSpec(
         "PICD_CodecLoader", "PICD Codec Loader", f"{CATEGORY}/codec",
-        "Loads the image-layer codec and its rate setting: the learned glyph-conditioned codec mlic (ELIC-style; "
-        "built-in weights or a file in models/picd) or a classical codec (WebP, AVIF, JPEG). The quality is checked "
-        "against the codec's range before the graph runs.",
+        "Loads the image-layer codec and its rate setting: a classical codec (AVIF, WebP, JPEG), the per-image "
+        "overfitted codec (fits a tiny decoder to each image; its preset sets the encode effort) or the learned "
+        "glyph-conditioned codec mlic (built-in weights or a file in models/picd). The quality is checked against "
+        "the codec's range before the graph runs.",
         "load_codec",
-        inputs=(Socket("codec", "COMBO", "mlic (built-in) is the default learned codec", options=None,
-                       dynamic_options=CODEC_CHOICES_PROVIDER),
-                Socket("quality", "INT", QUALITY_TOOLTIP, default=2, min=0, max=100)),
+        inputs=(Socket("codec", "COMBO", "The first choice is the measured default (README: 'Choosing the image "
+                       "codec')", options=None, dynamic_options=CODEC_CHOICES_PROVIDER),
+                Socket("quality", "INT", QUALITY_TOOLTIP, default=2, min=0, max=100),
+                Socket("preset", "COMBO", "overfit only: encode effort (iterations of the per-image fit); the "
+                       "decoder does not need it", default="medium", options=tuple(OVERFIT_PRESETS))),
         outputs=(Output("codec", CODEC),),
     ),
     NodeSpec(

@@ -100,7 +100,8 @@ def test_mixed_sizes_cannot_form_a_batch(webp):
 
 def test_codec_choices_list_builtins_then_weight_files():
     choices = logic.codec_choices(["mine.safetensors", "notes.txt"])
-    assert choices[0] == "mlic (built-in)" and choices[-1] == "mine.safetensors" and "notes.txt" not in choices
+    assert choices[0] == "avif" and choices[-1] == "mine.safetensors" and "notes.txt" not in choices
+    assert "mlic (built-in)" in choices and "overfit" in choices
 
 
 def test_codec_choices_come_from_the_registry(monkeypatch):
@@ -117,7 +118,7 @@ def test_codec_choices_come_from_the_registry(monkeypatch):
 
     monkeypatch.setitem(base._REGISTRY, "raw-test", (Raw, lambda: None, 5000))
     choices = logic.codec_choices([])
-    assert choices[:4] == ["mlic (built-in)", "webp", "avif", "jpeg"] and choices[-1] == "raw-test"
+    assert choices[:5] == ["avif", "webp", "jpeg", "overfit", "mlic (built-in)"] and choices[-1] == "raw-test"
     (handle,), _ = logic.load_codec("raw-test", 0)
     assert isinstance(handle.codec, Raw)
 

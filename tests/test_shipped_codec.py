@@ -31,9 +31,12 @@ def test_manifest_lists_verified_weights_within_budget():
     assert json.loads(MANIFEST.read_text()) == manifest
 
 
-def test_mlic_is_the_default_codec():
-    assert available_codecs()["mlic"] is None
-    assert default_codec_name() == "mlic"
+def test_the_default_codec_is_the_measured_best_not_mlic():
+    # README "Choosing the image codec": AVIF beats mlic (+330 % BD-rate on Kodak) and the overfitted codec.
+    codecs = available_codecs()
+    assert codecs["mlic"] is None
+    assert default_codec_name() == ("avif" if codecs["avif"] is None else "webp")
+    assert list(codecs).index("mlic") > list(codecs).index("jpeg")
 
 
 def test_sample_screen_at_every_rate_level():
