@@ -17,8 +17,8 @@ own noise, so the pixels match the float32 synthesis except where a value sat on
 
 It runs on the CPU whatever device the analysis uses (an accelerator's convolution may pick FFT or Winograd
 algorithms, which are not exact); the entropy part of the bitstream is untouched. Cost, measured on a loaded 2-core
-machine with 1 thread: the synthesis of a 768x512 image takes 0.8 s instead of 0.39 s in float32, a whole decode about
-1.0 s instead of 0.68 s; a 2048x2048 tile peaks at 3.2 GB instead of 2.1 GB.
+machine with 1 thread: the synthesis of a 768x512 image takes 0.8-1.0 s instead of 0.4-0.5 s in float32, a whole
+decode 1.2 s instead of 0.7 s; a 2048x2048 tile peaks at 3.2 GB instead of 2.1 GB.
 """
 
 from __future__ import annotations
