@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from picd_core import (PicdError, PicdFile, TextLayout, decode_picd, decode_text_layer, encode_image,
-                       encode_text_layer, glyph_checksum, render_glyph)
+from picd_core import (BitstreamError, PicdError, PicdFile, TextLayout, UnsupportedBitstreamError, decode_picd,
+                       decode_text_layer, encode_image, encode_text_layer, glyph_checksum, render_glyph)
 from picd_core.glyph import composite_text
 from picd_core.image_codecs import ImageCodec, available_codecs, get_codec
 from picd_core.overfit.presets import PRESETS as OVERFIT_PRESETS
@@ -307,6 +307,14 @@ def bitstream_summary(streams: list[PicdFile]) -> str:
     return "; ".join(parts)
 
 
+def _bitstream_error(node: str, err: PicdError, which: str = "") -> NodeInputError:
+    """One line naming the node; a damaged file also says what to do (other errors already do)."""
+    message = " ".join(str(err).split())
+    if isinstance(err, BitstreamError) and not isinstance(err, UnsupportedBitstreamError):
+        message += "; load an intact copy of the .picd file, or encode the image again"
+    return NodeInputError(f"{node}: {which}{message}")
+
+
 def _check_bitstreams(bitstream, node: str) -> list[PicdFile]:
     if not isinstance(bitstream, list) or not bitstream or not all(isinstance(p, PicdFile) for p in bitstream):
         raise NodeInputError(f"{node}: connect a bitstream output (PICD Encode or PICD Load Bitstream)")
@@ -319,7 +327,13 @@ def mlic_decode(bitstream: list[PicdFile], codec: CodecHandle | None = None, pro
     images, layouts, glyphs = [], [], []
     for i, picd in enumerate(streams):
         override = codec.codec if codec is not None and codec.codec.name == picd.image_codec else None
-        result = decode_picd(picd, codec=override)
+        try:
+            result = decode_picd(picd, codec=override)
+        except PicdError as err:
+            # A file that loads (its checksums hold) can still be damaged inside a layer: say so in the node, not
+            # with a traceback from inside the codec.
+            which = f"bitstream {i + 1} of {len(streams)}: " if len(streams) > 1 else ""
+            raise _bitstream_error(node, err, which) from None
         images.append(result.image_layer)
         layouts.append(result.layout)
         glyphs.append(result.glyph if result.glyph is not None else np.full((picd.height, picd.width), 255, np.uint8))
@@ -380,4 +394,4 @@ def load_bitstream(path: str | Path):
     try:
         return ([PicdFile.load(path)],), None
     except PicdError as exc:
-        raise NodeInputError(f"{node}: {exc}") from None
+        raise _bitstream_error(node, exc) from None

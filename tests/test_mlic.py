@@ -125,6 +125,53 @@ def test_decode_in_another_process_with_another_thread_count(model, weights, tmp
     assert out.stdout.strip() == hashlib.sha256(here.tobytes()).hexdigest()
 
 
+def _latent_and_ink(model, h=320, w=448, seed=5):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randn(1, model.cfg.latent_channels, h // 16, w // 16, generator=g, dtype=torch.float64) * 20
+    ink = (torch.rand(1, 1, h, w, generator=g) > 0.8).double()
+    return y, ink
+
+
+def test_decoded_pixels_do_not_depend_on_the_thread_count(model):
+    # With the float32 synthesis (GlyphELIC.synthesise) this image decoded differently with 1, 2 and 3 threads.
+    x, glyph = _inputs(h=320, w=448, seed=5)
+    out = model.compress(x, glyph, 1)
+    before = torch.get_num_threads()
+    decoded = []
+    try:
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            decoded.append(model.decompress(out["strings"], out["shape"], glyph, 1, crc=out["crc"]))
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(d, decoded[0]) for d in decoded[1:])
+
+
+def test_exact_synthesis_matches_the_float32_transform(model):
+    y, ink = _latent_and_ink(model)
+    with torch.no_grad():
+        reference = model.synthesise(y.float(), ink.float(), 1).double()
+    exact = model._synthesis_path()(y, ink, 1)
+    assert exact.shape == reference.shape
+    assert float((exact - reference).abs().max()) < 1e-5 * float(reference.abs().max())  # measured: 1.8e-6
+
+
+def test_exact_synthesis_bands_give_the_same_bits(model, monkeypatch):
+    from picd_core.mlic import exact_synthesis
+
+    y, ink = _latent_and_ink(model, seed=6)
+    whole = exact_synthesis.ExactSynthesis(model)(y, ink, 0)
+    monkeypatch.setattr(exact_synthesis, "BAND_ELEMENTS", 5000)  # every convolution in bands of a few rows
+    assert torch.equal(exact_synthesis.ExactSynthesis(model)(y, ink, 0), whole)
+
+
+def test_table_gelu_is_within_float32_noise_of_torch():
+    from picd_core.mlic.exact_synthesis import _Gelu
+
+    x = torch.linspace(-12, 12, 240_001, dtype=torch.float64)
+    assert float((_Gelu()(x) - torch.nn.functional.gelu(x)).abs().max()) < 1e-7
+
+
 def test_codec_tiles_and_payload_validation(weights):
     codec = MlicCodec(weights, tile=64)
     rng = np.random.default_rng(0)

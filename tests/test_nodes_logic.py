@@ -175,3 +175,36 @@ def test_glyph_render_also_draws_the_styled_text(screen, webp):
     assert layouts[0].redrawn  # the styled preview draws the transmitted colours, not black only
     colours = torch.unique(styled.reshape(-1, 3), dim=0)
     assert len(colours) > 50
+
+
+def test_a_file_damaged_behind_its_checksums_fails_in_the_decode_node_with_one_line(tmp_path):
+    # Damage as the fuzzer makes it (the image codec's payload mutated, every section CRC recomputed) loads in PICD
+    # Load Bitstream; PICD Decode must then say, in one line, which node failed and what to do.
+    import random
+
+    from picd_core import BitstreamError, PicdError, UnsupportedBitstreamError
+    from picd_core.testing.fuzz import build_corpus, mutate_image_payload
+
+    corpus = build_corpus(("webp", "mlic"))
+    assert corpus
+    failures = []
+    for n, data in enumerate(corpus):
+        for seed in range(8):
+            path = tmp_path / f"damaged_{n}_{seed}.picd"
+            path.write_bytes(mutate_image_payload(random.Random(seed), data))
+            (loaded,), _ = logic.load_bitstream(path)
+            try:
+                logic.mlic_decode([PicdFile.from_bytes(data)] + loaded)  # the damaged file second in a batch
+            except logic.NodeInputError as err:
+                failures.append(err)
+    assert len(failures) >= 2 * len(corpus)  # most mutations are caught; some decode into changed pixels
+    for err in failures:
+        message, cause = str(err), err.__context__
+        assert message.startswith("PICD Decode: bitstream 2 of 2: ") and "\n" not in message, message
+        assert err.__suppress_context__ and isinstance(cause, PicdError), message  # no traceback from the codec
+        if isinstance(cause, BitstreamError) and not isinstance(cause, UnsupportedBitstreamError):
+            assert message.endswith("; load an intact copy of the .picd file, or encode the image again"), message
+    truncated = PicdFile.from_bytes(corpus[0])
+    truncated = replace(truncated, image_layer=truncated.image_layer[: len(truncated.image_layer) // 2])
+    with pytest.raises(logic.NodeInputError, match=r"^PICD Decode: .*load an intact copy"):
+        logic.mlic_decode([truncated])

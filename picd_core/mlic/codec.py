@@ -58,8 +58,9 @@ class MlicCodec(ImageCodec):
         self.weights = Path(weights)
         digest = sha256 or sha256_file(self.weights)
         self.model = load_model(self.weights, expected_sha256=sha256, device=device)
-        # The transforms may run on an accelerator; the entropy models and everything that picks a CDF stay on the
-        # CPU (float64), so a file decodes identically wherever it was encoded.
+        # The encoder's transforms may run on an accelerator; the entropy models and everything that picks a CDF stay
+        # on the CPU (float64), so a file decodes identically wherever it was encoded, and the decoder's synthesis
+        # runs on the CPU with exact sums (exact_synthesis.py), so its pixels do not depend on the thread count.
         self.model.entropy_bottleneck.to("cpu")
         self.model.gaussian_conditional.to("cpu")
         self.fingerprint = int(digest[:4], 16)
@@ -164,14 +165,13 @@ class MlicCodec(ImageCodec):
             tile_crc: list[int] = []
             try:
                 x_hat = self.model.decompress(strings, (h // MULTIPLE, w // MULTIPLE), g, quality - 1,
-                                              crc=None, device=self.device, crc_out=tile_crc)
+                                              crc=None, crc_out=tile_crc)
             except (RuntimeError, ValueError, IndexError, OverflowError) as err:
                 # What corrupt strings make the rANS decoder and the reshapes of its symbols raise; anything else is
                 # a bug and propagates as itself.
                 raise BitstreamError(f"mlic image layer is corrupt ({err.__class__.__name__}: {err})") from err
             got_crc = zlib.crc32(struct.pack("<I", tile_crc[0]), got_crc)
-            output[y : y + h, x : x + w] = (x_hat[0].permute(1, 2, 0).mul(255).round().clamp(0, 255)
-                                            .to(torch.uint8).cpu().numpy())
+            output[y : y + h, x : x + w] = x_hat[0].permute(1, 2, 0).mul(255).round().to(torch.uint8).numpy()
         if got_crc != crc:
             raise BitstreamError(
                 "mlic entropy decoding desynchronised (symbol checksum mismatch): this machine computed the entropy "

@@ -19,7 +19,8 @@ decompress(strings, shape, glyph, rate) -> x_hat; update() builds the entropy co
 - Variable rate: one gain vector per rate level scales the latent (Cui et al. gain units); each level is trained at its own λ.
 - Determinism: everything that picks a CDF at the decoder (hyper synthesis, contexts, entropy parameters, the entropy
   glyph path) runs in float64 on the CPU on both sides, the CDF tables are shipped with the weights (never rebuilt by a
-  decoder), and a CRC-32 of the decoded symbols detects any desynchronisation.
+  decoder), and a CRC-32 of the decoded symbols detects any desynchronisation. The decoder's synthesis runs with exact
+  sums (exact_synthesis.py), so the decoded pixels do not depend on the thread count either.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import torch.nn.functional as F
 
 from ..errors import BitstreamError
 from .compressai_loader import load_compressai
+from .exact_synthesis import ExactSynthesis
 
 SCALES_MIN, SCALES_MAX, SCALES_LEVELS = 0.11, 256.0, 64
 
@@ -246,8 +248,10 @@ class GlyphELIC(nn.Module):
         self._reset_entropy_cache()
 
     def _reset_entropy_cache(self) -> None:
-        # A float64 CPU copy of the entropy path for real coding; kept out of the module tree (and the state dict).
+        # Float64 CPU copies of the entropy path and of the synthesis for real coding; kept out of the module tree
+        # (and the state dict).
         object.__setattr__(self, "_entropy64", None)
+        object.__setattr__(self, "_synthesis64", None)
 
     # ------------------------------------------------------------------ transforms
     @staticmethod
@@ -322,6 +326,11 @@ class GlyphELIC(nn.Module):
             object.__setattr__(self, "_entropy64", copy.deepcopy(self.entropy).to(device="cpu", dtype=torch.float64).eval())
         return self._entropy64
 
+    def _synthesis_path(self) -> ExactSynthesis:
+        if self._synthesis64 is None:
+            object.__setattr__(self, "_synthesis64", ExactSynthesis(self))
+        return self._synthesis64
+
     def _tables(self):
         gc = self.gaussian_conditional
         if gc._quantized_cdf.numel() == 0 or self.entropy_bottleneck._quantized_cdf.numel() == 0:
@@ -351,9 +360,9 @@ class GlyphELIC(nn.Module):
 
     @torch.no_grad()
     def decompress(self, strings: list[bytes], shape: tuple[int, int], glyph: torch.Tensor | None, rate: int,
-                   crc: int | None = None, device: str | torch.device = "cpu",
-                   crc_out: list[int] | None = None) -> torch.Tensor:
-        """Inverse of compress. With crc, a symbol-checksum mismatch raises; crc_out receives the checksum."""
+                   crc: int | None = None, crc_out: list[int] | None = None) -> torch.Tensor:
+        """Inverse of compress: x_hat in [0,1], float64 on the CPU, the same for every thread count. With crc, a
+        symbol-checksum mismatch raises; crc_out receives the checksum."""
         parts = load_compressai()
         z_hat = self.entropy_bottleneck.decompress([strings[0]], shape)
         height, width = shape[0] * 64, shape[1] * 64
@@ -369,9 +378,8 @@ class GlyphELIC(nn.Module):
                 "entropy decoding desynchronised (symbol checksum mismatch): this machine computes the entropy "
                 "parameters differently from the encoder's, or the weights differ"
             )
-        ink = self.ink(glyph.to(device) if glyph is not None else None, ref.to(device, torch.float32))
-        x_hat = self.synthesise(y_hat.to(device, torch.float32), ink, rate)
-        return x_hat.clamp(0, 1)
+        # Not self.synthesise: its float32 sums come out differently with other thread counts (exact_synthesis.py).
+        return self._synthesis_path()(y_hat, ink64, rate).clamp(0, 1)
 
     def _code_slices(self, z_hat, ink64, y64, encoder=None, decoder=None):
         """Shared by encoder and decoder so both walk the same float64 path in the same order."""

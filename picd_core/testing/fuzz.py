@@ -140,6 +140,24 @@ def _text_semantics(rng: random.Random, payload: bytes) -> bytes:
     return encode_text_layer(TextLayout.from_lines([words]))
 
 
+def _mutate_codec_payload(rng: random.Random, payload: bytes) -> bytes:
+    """Inside the image section's codec payload only, past its name and quality."""
+    name_len, p = read_varint(payload, 0)
+    _, p = read_varint(payload, p + name_len)
+    body = payload[p:]
+    body = _flip(rng, body) if rng.random() < 0.6 else _insert_delete(rng, body)
+    return payload[:p] + body
+
+
+def mutate_image_payload(rng: random.Random, data: bytes) -> bytes:
+    """A valid file with its image codec's payload mutated (bits flipped, bytes inserted or deleted) and every section
+    CRC recomputed: the container loads it, and the damage reaches the codec's decoder."""
+    prefix, sections = split_sections(data)
+    i = next(i for i, (tag, _) in enumerate(sections) if tag == TAG_IMAGE)
+    sections[i] = (TAG_IMAGE, _mutate_codec_payload(rng, sections[i][1]))
+    return join_sections(prefix, sections)
+
+
 def mutate(rng: random.Random, data: bytes) -> tuple[str, bytes]:
     """One mutation of a valid file, every section CRC recomputed. Returns (kind, bytes)."""
     prefix, sections = split_sections(data)
@@ -158,14 +176,9 @@ def mutate(rng: random.Random, data: bytes) -> tuple[str, bytes]:
             sections[i] = (TAG_TEXT, _text_semantics(rng, sections[i][1]))
         except Exception:  # a layout the encoder refuses (e.g. a box past 2^31): keep the original
             pass
-    elif kind == "payload":  # inside the codec's payload only, past its name and quality
+    elif kind == "payload":
         i = index[TAG_IMAGE]
-        payload = sections[i][1]
-        name_len, p = read_varint(payload, 0)
-        _, p = read_varint(payload, p + name_len)
-        body = payload[p:]
-        body = _flip(rng, body) if rng.random() < 0.6 else _insert_delete(rng, body)
-        sections[i] = (TAG_IMAGE, payload[:p] + body)
+        sections[i] = (TAG_IMAGE, _mutate_codec_payload(rng, sections[i][1]))
     elif kind == "sections":
         if rng.random() < 0.5 and len(sections) > 1:
             sections.pop(rng.randrange(len(sections)))
