@@ -1,9 +1,9 @@
 """Rate–distortion of the image-layer codecs on Kodak (natural mode: no text layer, blank glyph).
 
 Rates are total .picd bytes (container included) over pixels. Prints bpp / PSNR / MS-SSIM per rate for the learned
-codec and for JPEG, WebP and AVIF over quality sweeps, then BD-rate (PSNR) of mlic against each.
+codec and for JPEG, WebP and AVIF over quality sweeps, then BD-rate (PSNR) of each against the anchor (AVIF).
 
-    python bench/codec_rd.py [--data DIR] [--limit N] [--json out.json]
+    python bench/codec_rd.py [--data DIR] [--limit N] [--codecs mlic,jpeg,webp,avif] [--anchor avif] [--json out.json]
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--data", default=None, help="image folder (default: $PICD_DATA_DIR/kodak)")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--codecs", default="mlic,jpeg,webp,avif")
+    parser.add_argument("--anchor", default="avif", help="BD-rates of every other codec against this one")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     folder = Path(args.data) if args.data else (data_dir() or Path(".")) / "kodak"
@@ -67,16 +68,15 @@ def main() -> None:
     for codec in args.codecs.split(","):
         qualities = SWEEPS.get(codec) or list(range(get_codec(codec).quality_range[0], get_codec(codec).quality_range[1] + 1))
         results[codec] = curve(images, codec, qualities)
-    if "mlic" in results:
-        ours = results["mlic"]
-        for other in [c for c in results if c != "mlic"]:
-            ref = results[other]
-            try:
-                value = bd_rate([p["bpp"] for p in ref], [p["psnr"] for p in ref],
-                                [p["bpp"] for p in ours], [p["psnr"] for p in ours])
-                print(f"BD-rate (PSNR) mlic vs {other}: {value:+.1f} %")
-            except Exception as exc:
-                print(f"BD-rate mlic vs {other}: {exc}")
+    anchor = results.get(args.anchor)
+    for other in [c for c in results if c != args.anchor] if anchor else []:
+        ours = results[other]
+        try:
+            value = bd_rate([p["bpp"] for p in anchor], [p["psnr"] for p in anchor],
+                            [p["bpp"] for p in ours], [p["psnr"] for p in ours])
+            print(f"BD-rate (PSNR) {other} vs {args.anchor}: {value:+.1f} %")
+        except Exception as exc:
+            print(f"BD-rate {other} vs {args.anchor}: {exc}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

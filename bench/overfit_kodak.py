@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from picd_core.data import data_dir  # noqa: E402
 from picd_core.images import load_image  # noqa: E402
 from picd_core.metrics import psnr  # noqa: E402
-from picd_core.metrics.bd import bd_rate  # noqa: E402
+from picd_core.metrics.bd import bd_quality, bd_rate  # noqa: E402
 
 # Orange-OpenSource/Cool-Chic results/v5.0 (Kodak, as quoted in issue 14): (bpp, PSNR dB).
 COOLCHIC_V5 = [(0.084, 27.44), (0.219, 30.86), (0.482, 34.52)]
@@ -71,10 +71,11 @@ def overfit_point(image: np.ndarray, quality: int, preset: str) -> dict:
             "identical_to_encoder": bool(np.array_equal(decoded, codec.expected_decode()))}
 
 
-def _bd(anchor: list, test: list) -> float | None:
+def _bd(anchor: list, test: list, fn=bd_rate) -> float | None:
+    """BD-rate (or with fn=bd_quality BD-PSNR) by pchip; None where the curves do not overlap."""
     try:
-        return bd_rate([p[0] for p in anchor], [p[1] for p in anchor], [p[0] for p in test], [p[1] for p in test],
-                       method="pchip")
+        return fn([p[0] for p in anchor], [p[1] for p in anchor], [p[0] for p in test], [p[1] for p in test],
+                  method="pchip")
     except Exception:
         return None
 
@@ -96,6 +97,10 @@ def report(results: dict) -> None:
         ok = [v for v in values if v is not None]
         mean = f"{statistics.mean(ok):+.1f} %" if ok else "n/a"
         print(f"BD-rate (PSNR, pchip) overfit vs {other:<7}: mean {mean}  (per image: {shown})")
+        dq = [_bd([tuple(x) for x in results[other][name]], [(p["bpp"], p["psnr"]) for p in points], bd_quality)
+              for name, points in results["overfit"].items()]
+        ok = [v for v in dq if v is not None]
+        print(f"BD-PSNR overfit vs {other:<7}: mean {statistics.mean(ok):+.2f} dB" if ok else "BD-PSNR: n/a")
     for name in results["overfit"]:
         v = _bd([tuple(x) for x in results["avif"][name]], [tuple(x) for x in results["webp"][name]])
         print(f"  reference: webp vs avif on {name}: {'n/a' if v is None else f'{v:+.1f} %'}")

@@ -48,3 +48,21 @@ def test_registry_lookups():
     with pytest.raises(InvalidInputError, match="quality"):
         get_codec("jpeg").check_quality(500)
     assert get_codec("jpeg").check_quality(None) == get_codec("jpeg").default_quality
+
+
+def test_the_default_is_the_measured_best_codec_that_encodes_fast_enough():
+    """picd_core/image_codecs/measured.json records BD-rates vs AVIF per mode (with the commands that measured them);
+    the registry's default must be the best there among codecs whose encode time a user accepts."""
+    import json
+    from pathlib import Path
+
+    import picd_core.image_codecs as ic
+
+    record = json.loads((Path(ic.__file__).parent / "measured.json").read_text(encoding="utf-8"))
+    limit = record["accepted_encode_seconds_per_megapixel"]
+    for mode in ("natural", "screen"):
+        entry = record[mode]
+        assert entry["command"] and entry["data"]
+        fast = {c: bd for c, bd in entry["bd_rate_psnr_percent_vs_avif"].items()
+                if entry["encode_seconds_per_megapixel"][c] <= limit and c in AVAILABLE}
+        assert default_codec_name() == min(fast, key=fast.get), mode

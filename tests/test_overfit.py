@@ -195,3 +195,11 @@ def test_codec_loader_preset_and_encode_node_reports_the_fit():
     (streams,), shown = logic.mlic_encode(image, handle, progress=lambda done, total: calls.append((done, total)))
     assert streams[0].image_codec == "overfit" and "bpp" in shown and "fit loss" in shown
     assert calls[-1] == (300, 300) and len(calls) > 10
+
+
+def test_encoding_works_under_inference_mode():
+    """ComfyUI runs nodes under torch.inference_mode(): the fit must still get gradients."""
+    image = _image(16, 24)
+    with torch.inference_mode():
+        data = OverfitCodec(iterations=5).encode(image, 2)
+    assert get_codec("overfit").decode(data, 24, 16, 2).shape == (16, 24, 3)

@@ -29,7 +29,7 @@ OUTCOMES = ("ok", "typed", "untyped", "crash", "hang", "memory", "starved")
 WALL_FACTOR = 12
 
 
-def build_corpus(codecs: tuple[str, ...] = ("jpeg", "webp", "mlic")) -> list[bytes]:
+def build_corpus(codecs: tuple[str, ...] = ("jpeg", "webp", "mlic", "overfit")) -> list[bytes]:
     """Small valid files: screen and natural mode, each codec that can run here."""
     from ..data import generate_screen
     from ..image_codecs import available_codecs
@@ -46,7 +46,12 @@ def build_corpus(codecs: tuple[str, ...] = ("jpeg", "webp", "mlic")) -> list[byt
     rng = np.random.default_rng(0)
     photo = rng.integers(0, 256, (72, 88, 3), dtype=np.uint8)
     corpus = []
-    for codec in usable:
+    for name in usable:
+        codec = name
+        if name == "overfit":  # a short fit: the payload has the same structure whatever the effort
+            from ..overfit.codec import OverfitCodec
+
+            codec = OverfitCodec(iterations=30)
         corpus.append(encode_image(image, mode="screen", codec=codec, layout=layout).picd.to_bytes())
         corpus.append(encode_image(photo, mode="natural", codec=codec).picd.to_bytes())
     return corpus

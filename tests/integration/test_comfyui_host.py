@@ -19,8 +19,10 @@ from tests.integration.conftest import COMFYUI, ROOT, get as _get, post as _post
 pytestmark = pytest.mark.skipif(not COMFYUI, reason="set COMFYUI_PATH to a ComfyUI checkout to run host tests")
 
 
-def _run_workflow(server, name: str, timeout: float = 300) -> dict:
+def _run_workflow(server, name: str, timeout: float = 300, edit=None) -> dict:
     api = json.loads((ROOT / "workflows" / "api" / f"{name}.json").read_text())
+    if edit:
+        edit(api)
     status, body = _post(f"{server['url']}/prompt", {"prompt": api, "client_id": str(uuid.uuid4())})
     assert status == 200 and not body.get("node_errors"), f"{name} rejected: {json.dumps(body)[:2000]}"
     prompt_id = body["prompt_id"]
@@ -62,7 +64,7 @@ def test_screen_workflow(server):
     files = sorted((server["base"] / "output" / "picd").glob("screen_*.picd"))
     assert files, "no .picd file was saved"
     picd = PicdFile.load(files[-1])
-    assert (picd.width, picd.height, picd.mode, picd.image_codec) == (1024, 640, "screen", "mlic")
+    assert (picd.width, picd.height, picd.mode, picd.image_codec) == (1024, 640, "screen", "avif")
     bpp = 8 * files[-1].stat().st_size / (1024 * 640)
     assert 0.001 < bpp < 0.5
     outputs = entry["outputs"]
@@ -101,10 +103,28 @@ def test_bad_bitstream_is_a_clear_node_error(server):
     raise AssertionError("no result for the corrupt-file prompt")
 
 
+@pytest.mark.slow
+def test_overfit_codec_with_preset_runs_in_the_host(server):
+    """The natural workflow with the per-image overfitted codec (preset fast): the fit runs inside ComfyUI, the encode
+    node reports bpp and the fit's loss, and the saved file decodes."""
+
+    def use_overfit(api):
+        loader = next(n for n in api.values() if n["class_type"] == "PICD_CodecLoader")
+        loader["inputs"].update(codec="overfit", quality=2, preset="fast")
+
+    entry = _run_workflow(server, "picd_natural_codec", timeout=900, edit=use_overfit)
+    shown = json.dumps(entry["outputs"])
+    assert "fit loss" in shown and "bpp" in shown, shown[:2000]
+    files = sorted((server["base"] / "output" / "picd").glob("*.picd"), key=lambda p: p.stat().st_mtime)
+    picd = PicdFile.load(files[-1])
+    assert picd.image_codec == "overfit" and picd.mode == "natural"
+
+
 def test_quality_outside_the_codec_range_is_rejected_before_running(server):
     api = json.loads((ROOT / "workflows" / "api" / "picd_natural_codec.json").read_text())
     loader = next(nid for nid, n in api.items() if n["class_type"] == "PICD_CodecLoader")
-    api[loader]["inputs"]["quality"] = 50  # fine for webp, not for the learned codec (rate levels 1-6)
+    # 50 is fine for the workflow's AVIF, not for the overfitted codec (rate levels 1-8)
+    api[loader]["inputs"].update(codec="overfit", quality=50)
     status, body = _post(f"{server['url']}/prompt", {"prompt": api, "client_id": "x"})
     assert status == 400 and loader in body["node_errors"], json.dumps(body)[:2000]
-    assert "PICD Codec Loader: quality 50 is outside 1..6" in json.dumps(body["node_errors"][loader])
+    assert "PICD Codec Loader: quality 50 is outside 1..8" in json.dumps(body["node_errors"][loader])
