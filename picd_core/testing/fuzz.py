@@ -11,6 +11,7 @@ machine, reported but not counted as a failure). Only ok, typed and starved are 
 from __future__ import annotations
 
 import os
+import sys
 import random
 import resource
 import signal
@@ -47,14 +48,22 @@ def build_corpus(codecs: tuple[str, ...] = ("jpeg", "webp", "mlic", "overfit")) 
     photo = rng.integers(0, 256, (72, 88, 3), dtype=np.uint8)
     corpus = []
     for name in usable:
-        codec = name
-        if name == "overfit":  # a short fit: the payload has the same structure whatever the effort
-            from ..overfit.codec import OverfitCodec
-
-            codec = OverfitCodec(iterations=30)
-        corpus.append(encode_image(image, mode="screen", codec=codec, layout=layout).picd.to_bytes())
-        corpus.append(encode_image(photo, mode="natural", codec=codec).picd.to_bytes())
+        if name == "overfit":
+            corpus += _encode_overfit_pair(image, layout, photo)
+            continue
+        corpus.append(encode_image(image, mode="screen", codec=name, layout=layout).picd.to_bytes())
+        corpus.append(encode_image(photo, mode="natural", codec=name).picd.to_bytes())
     return corpus
+
+
+def _encode_overfit_pair(image: np.ndarray, layout, photo: np.ndarray) -> list[bytes]:
+    """A screen and a natural overfit file from a short fit: the payload has the same structure whatever the effort."""
+    from ..overfit.codec import OverfitCodec
+    from ..pipeline import encode_image
+
+    codec = OverfitCodec(iterations=30)
+    return [encode_image(image, mode="screen", codec=codec, layout=layout).picd.to_bytes(),
+            encode_image(photo, mode="natural", codec=codec).picd.to_bytes()]
 
 
 def split_sections(data: bytes) -> tuple[bytes, list[tuple[int, bytes]]]:
@@ -201,6 +210,11 @@ def _decode_in_child(data: bytes, time_limit: float, memory_limit: int, write_fd
     from ..errors import PicdError
     from ..pipeline import decode_picd
 
+    if "torch" in sys.modules:
+        # GNU OpenMP's thread pool does not survive fork: a child whose parent already ran a parallel torch op
+        # deadlocks in its first one (measured with the overfit decoder). One thread runs inline; the decoders are
+        # exact, so the outcome is the same.
+        sys.modules["torch"].set_num_threads(1)
     resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
     # The time limit is CPU time (two torch threads: twice the limit); a shared, loaded machine must not turn slow
     # wall-clock progress into "hangs", so the wall-clock alarm is WALL_FACTOR times looser.
