@@ -66,7 +66,7 @@ def parameter_table_costs(values: np.ndarray) -> list[float]:
     from .entropy import MEAN_STEPS, RAW_BITS, TOTAL
 
     ts = _tables()
-    _, freqs = _freqs()
+    freqs = ts.freqs
     costs = []
     for k in range(ts.scales):
         m = ts.halves[k * MEAN_STEPS]
@@ -75,13 +75,6 @@ def parameter_table_costs(values: np.ndarray) -> list[float]:
         bits = -np.log2(f[np.where(inside, values + m, 2 * m + 1)] / TOTAL).sum() + RAW_BITS * (~inside).sum()
         costs.append(float(bits))
     return costs
-
-
-def _freqs():
-    from .entropy import laplace_tables
-    from .model import LOG_SCALE_MAX, LOG_SCALE_MIN
-
-    return laplace_tables(LOG_SCALE_MIN, LOG_SCALE_MAX)
 
 
 def exact_decode_image(decoder, latents, ink) -> np.ndarray:
