@@ -48,33 +48,10 @@ def config_for(quality: int, glyph: bool):
 
 
 def _tables():
-    from .entropy import TableSet
+    from .entropy import shared_tables
     from .model import LOG_SCALE_MAX, LOG_SCALE_MIN
 
-    global _TABLES
-    if _TABLES is None:
-        _TABLES = TableSet(LOG_SCALE_MIN, LOG_SCALE_MAX)
-    return _TABLES
-
-
-_TABLES = None
-# Parameter tensors are zero-mean: their tables are the offset-0 ones of each scale.
-
-
-def parameter_table_costs(values: np.ndarray) -> list[float]:
-    """Bits to code one parameter tensor with each zero-mean table (escapes at their raw cost)."""
-    from .entropy import MEAN_STEPS, RAW_BITS, TOTAL
-
-    ts = _tables()
-    freqs = ts.freqs
-    costs = []
-    for k in range(ts.scales):
-        m = ts.halves[k * MEAN_STEPS]
-        f = freqs[k * MEAN_STEPS]
-        inside = np.abs(values) <= m
-        bits = -np.log2(f[np.where(inside, values + m, 2 * m + 1)] / TOTAL).sum() + RAW_BITS * (~inside).sum()
-        costs.append(float(bits))
-    return costs
+    return shared_tables(LOG_SCALE_MIN, LOG_SCALE_MAX)
 
 
 def exact_decode_image(decoder, latents, ink) -> np.ndarray:
@@ -139,7 +116,7 @@ class OverfitCodec(ImageCodec):
     def encode(self, image: np.ndarray, quality: int, glyph: np.ndarray | None = None) -> bytes:
         from .entropy import StackEncoder
         from .fit import fit
-        from .model import PHASES, phase_values, ink_pyramid
+        from .model import PHASES, glyph_ink, ink_pyramid, phase_values
 
         import torch
 
@@ -153,14 +130,14 @@ class OverfitCodec(ImageCodec):
         enc = StackEncoder(ts)
         table_ids = []
         for values in result.parameter_ints:
-            k = int(np.argmin(parameter_table_costs(values)))
+            k = int(np.argmin(ts.zero_mean_costs(values)))
             tid = k * 4
             table_ids.append(tid)
             enc.add(values, np.full(len(values), tid), np.zeros(len(values), np.int64))
         coded = list(result.parameter_ints)
         ink = None
         if glyph is not None:
-            ink = torch.from_numpy(255.0 - glyph.astype(np.float64)) / 256
+            ink = glyph_ink(glyph)
         inks = ink_pyramid(ink, [tuple(g.shape) for g in result.latents], exact=True)
         result.ink = ink
         self.last_fit = result
@@ -182,8 +159,8 @@ class OverfitCodec(ImageCodec):
 
         from .entropy import MIN_BITS_PER_SYMBOL, StackDecoder
         from .fit import group_parameters, set_parameters
-        from .model import (LATENT_LIMIT, MAX_WEIGHT_BITS, PHASES, OverfitConfig, OverfitDecoder, ink_pyramid, level_shapes,
-                            phase_context, set_phase_values)
+        from .model import (LATENT_LIMIT, MAX_WEIGHT_BITS, PHASES, OverfitConfig, OverfitDecoder, glyph_ink, ink_pyramid,
+                            level_shapes, phase_context, set_phase_values)
 
         check_image_size(width, height, what="overfit image layer")
         if len(data) < 8:
@@ -231,7 +208,7 @@ class OverfitCodec(ImageCodec):
         if cfg.glyph_channels:
             if glyph.shape != (height, width):
                 raise BitstreamError("overfit image layer: glyph size differs from the image (corrupt)")
-            ink = torch.from_numpy(255.0 - glyph.astype(np.float64)) / 256
+            ink = glyph_ink(glyph)
         inks = ink_pyramid(ink, shapes, exact=True)
         latents = [torch.zeros(s, dtype=torch.float64) for s in shapes]
         with torch.no_grad():

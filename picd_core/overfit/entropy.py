@@ -104,6 +104,24 @@ class TableSet:
         centre = np.floor_divide(quarters, MEAN_STEPS)
         return k * MEAN_STEPS + (quarters - centre * MEAN_STEPS), centre
 
+    def zero_mean_costs(self, values: np.ndarray) -> list[float]:
+        """Bits to code one zero-mean integer tensor (a quantised parameter tensor) with each scale's offset-0 table,
+        escapes at their raw cost."""
+        costs = []
+        for k in range(self.scales):
+            m = self.halves[k * MEAN_STEPS]
+            f = self.freqs[k * MEAN_STEPS]
+            inside = np.abs(values) <= m
+            bits = -np.log2(f[np.where(inside, values + m, 2 * m + 1)] / TOTAL).sum() + RAW_BITS * (~inside).sum()
+            costs.append(float(bits))
+        return costs
+
+
+@lru_cache(maxsize=None)
+def shared_tables(log_scale_min: float, log_scale_max: float) -> TableSet:
+    """One TableSet per scale range per process: building the constriction models takes ~0.1 s."""
+    return TableSet(log_scale_min, log_scale_max)
+
 
 class StackEncoder:
     """Collects batches in decoding order; `finish` pushes them in reverse onto one ANS stack."""

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from .presets import PRESETS, Preset  # noqa: F401  (re-exported)
-from .model import (LATENT_LIMIT, MAX_WEIGHT_BITS, MAX_WEIGHT_INT, PHASES, OverfitConfig, OverfitDecoder,
-                    ink_pyramid, laplace_bits, level_shapes, phase_context, phase_values)
+from .model import (LATENT_LIMIT, LOG_SCALE_MAX, LOG_SCALE_MIN, MAX_WEIGHT_BITS, MAX_WEIGHT_INT, PHASES, OverfitConfig,
+                    OverfitDecoder, glyph_ink, ink_pyramid, laplace_bits, level_shapes, phase_context, phase_values)
 
 NOISE_SHARE = 0.3
 LATENT_LEARNING_RATE = 5e-2
@@ -80,7 +80,7 @@ def _fit(image, lam, cfg, iterations, glyph, seed, device, progress) -> FitResul
     x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div(255).to(device)
     ink = None
     if glyph is not None and cfg.glyph_channels:
-        ink = torch.from_numpy(255.0 - glyph.astype(np.float32)).div(256).to(device)
+        ink = glyph_ink(glyph).float().to(device)
     shapes = level_shapes(h, w, cfg.levels)
     inks = ink_pyramid(ink, shapes, exact=False)
     decoder = OverfitDecoder(cfg).to(device)
@@ -145,9 +145,10 @@ def set_parameters(decoder: OverfitDecoder, weight_bits: list[int], ints: list[n
 
 def parameter_bits(ints: list[np.ndarray]) -> float:
     """The coded size of parameter integers (each tensor with its best zero-mean table), in bits."""
-    from .codec import parameter_table_costs
+    from .entropy import shared_tables
 
-    return float(sum(min(parameter_table_costs(v)) for v in ints))
+    tables = shared_tables(LOG_SCALE_MIN, LOG_SCALE_MAX)
+    return float(sum(min(tables.zero_mean_costs(v)) for v in ints))
 
 
 def quantise_decoder(decoder: OverfitDecoder, latents: list[torch.Tensor], image: np.ndarray,
@@ -192,5 +193,5 @@ def quantise_decoder(decoder: OverfitDecoder, latents: list[torch.Tensor], image
 def _exact_inks(glyph: np.ndarray | None, latents: list[torch.Tensor], cfg: OverfitConfig):
     if glyph is None or not cfg.glyph_channels:
         return None, [None] * len(latents)
-    ink = torch.from_numpy(255.0 - glyph.astype(np.float64)) / 256
+    ink = glyph_ink(glyph)
     return ink, ink_pyramid(ink, [tuple(g.shape) for g in latents], exact=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -190,6 +191,12 @@ def phase_context(grid: torch.Tensor, parent: torch.Tensor | None, ink: torch.Te
     return torch.stack(cols, dim=-1).reshape(sh * sw, len(cols))
 
 
+def glyph_ink(glyph: np.ndarray) -> torch.Tensor:
+    """The glyph image (uint8, white paper, black text) as ink in [0, 1) in float64: (255 - glyph) / 256 is dyadic,
+    so the encoder's fit, its exact decode and the decoder all see the same values."""
+    return torch.from_numpy(255.0 - glyph.astype(np.float64)) / 256
+
+
 def ink_pyramid(ink: torch.Tensor | None, shapes: list[tuple[int, int]], exact: bool) -> list[torch.Tensor | None]:
     """The glyph ink [H, W] (dyadic: (255 - glyph) / 256) box-averaged to every level (zero beyond the image)."""
     if ink is None:
@@ -277,4 +284,4 @@ def count_parameters(module: nn.Module) -> int:
 
 
 __all__ = ["OverfitConfig", "OverfitDecoder", "level_shapes", "laplace_bits", "fixed", "macs_per_pixel",
-           "phase_context", "phase_values", "set_phase_values", "ink_pyramid", "PHASES", "LATENT_LIMIT"]
+           "phase_context", "phase_values", "set_phase_values", "ink_pyramid", "glyph_ink", "PHASES", "LATENT_LIMIT"]
