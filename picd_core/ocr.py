@@ -33,6 +33,9 @@ class OcrConfig:
     upscale: float = 2.0
     # Tesseract reads dark text on light ground: a dark-themed image (median luminance below this) is inverted first.
     invert_below: int = 110
+    # Two more passes (psm 11 and psm 3) on the ink image (`ink_image`): dark panels in light themes, grey line
+    # numbers and text on coloured highlights become black on white. Raised recall on screens_real 0.784 -> 0.825.
+    ink_passes: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_confidence <= 100:
@@ -111,8 +114,52 @@ def _overlaps(a: Word, b: Word) -> bool:
     return ix > 0 and iy > 0 and ix * iy > 0.3 * min(a.w * a.h, b.w * b.h)
 
 
+INK_BLOCK = 16  # px: the local background is the median of each block, then of its 3x3 block neighbourhood
+INK_REGION = 32  # px: contrast is normalised by the strongest ink within each region's 3x3 neighbourhood
+INK_MIN_CONTRAST = 60.0  # colour distance treated as full ink where a region has no stronger ink (keeps flat areas flat)
+INK_GAIN = 1.2  # the strongest ink is usually a glyph's core: its anti-aliased edges then reach full black too
+
+
+def _block_view(a: np.ndarray, block: int) -> tuple[np.ndarray, int, int]:
+    """`a` [H, W, ...] edge-padded to whole blocks, as [rows, cols, block·block, ...]."""
+    h, w = a.shape[:2]
+    rows, cols = -(-h // block), -(-w // block)
+    pad = ((0, rows * block - h), (0, cols * block - w)) + ((0, 0),) * (a.ndim - 2)
+    a = np.pad(a, pad, mode="edge")
+    a = a.reshape(rows, block, cols, block, *a.shape[2:]).swapaxes(1, 2)
+    return a.reshape(rows, cols, block * block, *a.shape[4:]), rows, cols
+
+
+def _neighbourhood(grid: np.ndarray, reduce) -> np.ndarray:
+    """`reduce` (np.median, np.max) over each cell's 3x3 neighbourhood of a [rows, cols, ...] grid."""
+    rows, cols = grid.shape[:2]
+    padded = np.pad(grid, ((1, 1), (1, 1)) + ((0, 0),) * (grid.ndim - 2), mode="edge")
+    return reduce(np.stack([padded[dy:dy + rows, dx:dx + cols] for dy in range(3) for dx in range(3)]), axis=0)
+
+
+def ink_image(rgb: np.ndarray) -> np.ndarray:
+    """Text of any colour on any background as dark ink on white (uint8 [H, W]): each pixel's colour distance from
+    its local background (block medians), divided by the strongest distance nearby. Polarity and contrast are
+    normalised region by region, which a global grey conversion and inversion cannot do for mixed-theme screens."""
+    h, w = rgb.shape[:2]
+    blocks, rows, cols = _block_view(rgb.astype(np.float32), INK_BLOCK)
+    background = _neighbourhood(np.median(blocks, axis=2), np.median)  # a block full of text takes its neighbours'
+    channels = [Image.fromarray(np.ascontiguousarray(background[..., c])).resize(
+        (cols * INK_BLOCK, rows * INK_BLOCK), Image.Resampling.BILINEAR) for c in range(3)]
+    background = np.stack([np.asarray(c) for c in channels], axis=-1)[:h, :w]
+    distance = np.sqrt(((rgb.astype(np.float32) - background) ** 2).sum(axis=-1))
+    regions, _, _ = _block_view(distance, INK_REGION)
+    strongest = _neighbourhood(regions.max(axis=2), np.max)
+    scale = np.maximum(np.repeat(np.repeat(strongest, INK_REGION, 0), INK_REGION, 1)[:h, :w], INK_MIN_CONTRAST)
+    ink = np.clip(distance / scale * INK_GAIN, 0.0, 1.0)
+    return (255.0 * (1.0 - ink) + 0.5).astype(np.uint8)
+
+
 def extract_layout(image: np.ndarray | Image.Image, config: OcrConfig | None = None) -> TextLayout:
-    """Run Tesseract and return the words it is confident about, grouped into lines, in reading order."""
+    """Run Tesseract and return the words it is confident about, grouped into lines, in reading order.
+
+    Passes: psm (default 11) and second_psm (3) on the grey image (inverted when dark-themed), then, with
+    `ink_passes`, the same two on `ink_image`; each later pass adds only words on ink no earlier word covers."""
     config = config or OcrConfig()
     rgb = to_rgb_array(image)
     height, width = rgb.shape[:2]
@@ -120,16 +167,24 @@ def extract_layout(image: np.ndarray | Image.Image, config: OcrConfig | None = N
     gray = np.asarray(Image.fromarray(rgb).convert("L"))
     if np.median(gray) < config.invert_below:
         gray = 255 - gray
-    pil = Image.fromarray(gray)
-    scale = config.upscale
-    if scale != 1.0:
-        pil = pil.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.LANCZOS)
+    size = (max(1, round(width * config.upscale)), max(1, round(height * config.upscale)))
+
+    def scaled(grey: np.ndarray) -> Image.Image:
+        pil = Image.fromarray(grey)
+        return pil if config.upscale == 1.0 else pil.resize(size, Image.Resampling.LANCZOS)
+
+    pil = scaled(gray)
+    passes = [(pil, config.second_psm)] if config.second_psm is not None else []
+    if config.ink_passes:
+        ink = scaled(ink_image(rgb))
+        passes += [(ink, config.psm)] + ([(ink, config.second_psm)] if config.second_psm is not None else [])
     lines = _tesseract_lines(pytesseract, pil, config, config.psm, width, height)
-    if config.second_psm is not None:
-        # a second segmentation finds what the first missed (e.g. psm 3 reads dense columns psm 11 splits wrongly,
-        # psm 11 finds isolated UI labels psm 3 drops); only its words on ink no kept word covers are added
+    for source, psm in passes:
+        # a later pass finds what the earlier ones missed (psm 3 reads dense columns psm 11 splits wrongly, psm 11
+        # finds isolated UI labels psm 3 drops, the ink image reads dark panels and grey text); only its words on
+        # ink no kept word covers are added
         kept = [w for line in lines for w in line]
-        for line in _tesseract_lines(pytesseract, pil, config, config.second_psm, width, height):
+        for line in _tesseract_lines(pytesseract, source, config, psm, width, height):
             extra = [w for w in line if not any(_overlaps(w, k) for k in kept)]
             if extra:
                 lines.append(extra)

@@ -83,3 +83,43 @@ def test_ocr_config_validation():
         OcrConfig(lang="eng; rm -rf /")
     with pytest.raises(InvalidInputError):
         OcrConfig(min_confidence=101)
+
+
+def _mixed_theme_screen() -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """A light page with a dark panel and a coloured highlight, each holding text of its own colour."""
+    from PIL import Image, ImageDraw
+
+    from picd_core.fonts import load_font
+
+    image = Image.new("RGB", (480, 240), (246, 246, 246))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((240, 0, 479, 239), fill=(30, 32, 38))  # dark panel
+    draw.rectangle((0, 160, 239, 239), fill=(255, 220, 220))  # pale red highlight
+    font = load_font(0, 18)
+    boxes = []
+    for (x, y), text, colour in (((12, 40), "Settings", (40, 40, 40)), ((252, 40), "Terminal", (210, 210, 210)),
+                                 ((12, 180), "Deleted", (170, 40, 40)), ((252, 180), "Output", (120, 160, 120))):
+        draw.text((x, y), text, font=font, fill=colour)
+        boxes.append(draw.textbbox((x, y), text, font=font))
+    return np.asarray(image), boxes
+
+
+def test_ink_image_turns_text_of_any_theme_dark_on_white():
+    from picd_core.ocr import ink_image
+
+    image, boxes = _mixed_theme_screen()
+    ink = ink_image(image)
+    assert ink.shape == image.shape[:2] and ink.dtype == np.uint8
+    for x0, y0, x1, y1 in boxes:
+        box = ink[y0:y1, x0:x1]
+        assert box.min() < 40, (x0, y0)  # every word's strokes reach near black, whatever its colours
+        assert np.median(ink[y0 - 12:y0 - 4, x0:x1]) > 240  # the ground just above it is white
+    # the panel and highlight edges are not text: away from the words the page is white
+    assert np.median(ink) > 245
+
+
+@needs_tesseract
+def test_ink_passes_read_text_on_mixed_themes():
+    image, _ = _mixed_theme_screen()
+    words = {w.text for w in extract_layout(image).words}
+    assert {"Settings", "Terminal", "Deleted", "Output"} <= words, words
