@@ -22,7 +22,7 @@ from picd_core.image_codecs import ImageCodec, available_codecs, get_codec
 from picd_core.overfit.presets import PRESETS as OVERFIT_PRESETS
 from picd_core.metrics import bits_per_pixel
 from picd_core.ocr import OcrConfig, extract_layout
-from picd_core.pipeline import encode_to_size
+from picd_core.pipeline import TEXT_SCOPES, encode_to_size
 from picd_core.text_edit import TextEdit
 from picd_core.text_render import preview_text, render_text
 
@@ -239,9 +239,11 @@ def _glyph_u8(glyph: torch.Tensor) -> list[np.ndarray]:
 
 def mlic_encode(image: torch.Tensor, codec: CodecHandle, text_bits: list[bytes] | None = None,
                 glyph: torch.Tensor | None = None, target_bpp: float = 0.0, redraw: bool = True, replace: str = "",
-                redact: str = "", progress: Progress | None = None):
+                redact: str = "", text_layer: str = "all", progress: Progress | None = None):
     node = "PICD Encode"
     edit = _text_edit(replace, redact, node)
+    if text_layer not in TEXT_SCOPES:
+        raise NodeInputError(f"{node}: text_layer must be one of {', '.join(TEXT_SCOPES)}, got {text_layer!r}")
     if target_bpp < 0:
         raise NodeInputError(f"{node}: target_bpp must be 0 (use the loader's quality) or positive")
     if not isinstance(codec, CodecHandle):
@@ -279,7 +281,7 @@ def mlic_encode(image: torch.Tensor, codec: CodecHandle, text_bits: list[bytes] 
                     progress(i * total + done, len(arrays) * total)
 
             image_codec = image_codec.with_options(progress=fit_progress)
-        options = dict(mode=mode, codec=image_codec, layout=layout, redraw=redraw, edit=edit)
+        options = dict(mode=mode, codec=image_codec, layout=layout, redraw=redraw, edit=edit, text_scope=text_layer)
         if target_bpp > 0:  # rate control: the quality (and image-layer scale) that lands just under the target
             target = int(target_bpp * arr.shape[0] * arr.shape[1] / 8)
             try:

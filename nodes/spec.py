@@ -154,6 +154,9 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
             Socket("replace", "STRING", "Words to replace before coding: old=new, old2=new2", default=""),
             Socket("redact", "STRING", "Words to redact before coding (their pixels never enter the file): email, "
                    "digits, url or a regular expression, comma-separated", default=""),
+            Socket("text_layer", "COMBO", "all: every OCR'd word is sent (searchable, editable, guides diffusion); "
+                   "redrawn: only the words the decoder redraws (smaller files)", default="all",
+                   options=("all", "redrawn")),
         ),
         outputs=(Output("bitstream", BITSTREAM, "The coded image(s): text layer + image layer"),),
     ),

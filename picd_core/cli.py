@@ -18,7 +18,7 @@ from .overfit.presets import PRESETS as OVERFIT_PRESETS
 from .images import load_image, save_image
 from .metrics import bits_per_pixel
 from .ocr import OcrConfig, extract_layout
-from .pipeline import ENCODE_MODES, RENDER_MODES, decode_picd, encode_image, encode_to_size
+from .pipeline import ENCODE_MODES, RENDER_MODES, TEXT_SCOPES, decode_picd, encode_image, encode_to_size
 
 EXIT_ERROR = 2
 
@@ -107,7 +107,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     h, w = image.shape[:2]
     options = dict(mode=args.mode, codec=_encode_codec(args), ocr_config=_ocr_config(args),
-                   progress=_progress(args), redraw=not args.no_redraw, edit=_text_edit(args))
+                   progress=_progress(args), redraw=not args.no_redraw, edit=_text_edit(args),
+                   text_scope=args.text_layer)
     if args.bpp is not None and args.max_bytes is not None:
         raise PicdError("give either --bpp or --max-bytes, not both")
     if args.bpp is not None or args.max_bytes is not None:
@@ -373,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--codec overfit: encode effort (iterations of the per-image fit; default medium)")
     p.add_argument("--no-redraw", action="store_true",
                    help="screen mode: keep every word in the image layer (the text layer is sent, nothing redrawn)")
+    p.add_argument("--text-layer", choices=TEXT_SCOPES, default="all",
+                   help="screen mode: 'all' (default) sends every OCR'd word (picd text lists them all); 'redrawn' "
+                        "only the words the decoder redraws: smaller files, the rest is pixels only")
     _add_edit_options(p, "before encoding: edited words' pixels never enter the file")
     p.add_argument("-f", "--force", action="store_true", help="overwrite the output file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")

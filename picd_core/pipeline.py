@@ -24,6 +24,9 @@ from .text_layer import decode_text_layer, encode_text_layer
 
 ENCODE_MODES = ("auto", "screen", "natural")
 RENDER_MODES = ("none", "glyph", "diffusion")
+# What the screen-mode text layer holds: every OCR'd word (searchable, editable, the diffusion renderer's guidance) or
+# only the words the decoder redraws (the others stay in the image layer; their text costs bits and buys no pixels).
+TEXT_SCOPES = ("all", "redrawn")
 # Auto mode calls an image a screen when OCR finds at least this many confident words (natural photos give a few
 # spurious low-confidence words at most).
 AUTO_SCREEN_MIN_WORDS = 8
@@ -98,6 +101,7 @@ def encode_image(
     redraw: bool = True,
     edit: TextEdit | None = None,
     image_scale: int = 1,
+    text_scope: str = "all",
 ) -> EncodeResult:
     """Code an image into a PicdFile. In screen mode the text layer comes from `layout` if given, else from OCR;
     in auto mode a given layout with words means screen mode (OCR's confidence rule applies only to OCR layouts).
@@ -107,7 +111,9 @@ def encode_image(
     from the image layer and sent with their style (text-layer format 2); without it the text layer carries positions
     only and the image layer codes every pixel. `edit` replaces or redacts words before coding: their original pixels
     never enter the file. `image_scale` 2 or 4 codes the image layer at that fraction of the resolution (the text is
-    still redrawn at full resolution): it reaches rates the codec cannot reach at full size.
+    still redrawn at full resolution): it reaches rates the codec cannot reach at full size. `text_scope` "redrawn"
+    drops the words the image layer keeps from the text layer (smaller files; `picd text` then lists only redrawn
+    words).
     """
     say = progress or (lambda _msg: None)
     if mode not in ENCODE_MODES:
@@ -119,6 +125,8 @@ def encode_image(
     multiple = image_codec.size_multiple
     check_image_size(width + (-width % multiple), height + (-height % multiple), encoding=True, what="padded image")
     quality = image_codec.check_quality(quality)
+    if text_scope not in TEXT_SCOPES:
+        raise InvalidInputError(f"text_scope must be one of {TEXT_SCOPES}, got {text_scope!r}")
     if image_scale not in IMAGE_SCALES:
         raise InvalidInputError(f"image_scale must be one of {IMAGE_SCALES}, got {image_scale!r}")
     if image_scale != 1 and image_codec.uses_glyph:
@@ -163,11 +171,13 @@ def encode_image(
             layout, coded = plan.layout, plan.background
             timings["redraw_analysis"] = time.perf_counter() - t0
             say(f"redraw: {len(layout.redrawn)} of {plan.candidates} words")
-            if texts:  # the glyph follows the transmitted text
-                glyph = render_glyph(layout, width, height)
-                glyph_crc = glyph_checksum(glyph)
         else:  # format 2 with nothing redrawn: the decoder draws no text over the image layer
             layout = layout.map_words(lambda w: w, styled=True)
+        if text_scope == "redrawn":
+            layout = layout.map_words(lambda w: w if w.style is not None else None, styled=True)
+        if texts or text_scope == "redrawn":  # the glyph follows the transmitted text
+            glyph = render_glyph(layout, width, height)
+            glyph_crc = glyph_checksum(glyph)
         t0 = time.perf_counter()
         text_bytes = encode_text_layer(layout)
         check_glyph_work(layout.words, width, height, coded_bytes=len(text_bytes), encoding=True)

@@ -38,6 +38,10 @@ def test_encode_info_decode_end_to_end(tmp_path):
         picd("decode", out, "-o", png, "--render", render)
         assert load_image(png).shape == (640, 1024, 3)
     assert "total" in picd("info", out).stdout
+    lean = tmp_path / "lean.picd"
+    picd("encode", SAMPLE, "-o", lean, "--mode", "screen", "--codec", "webp", "--quality", "5", "--text-layer", "redrawn")
+    lean_info = json.loads(picd("info", lean, "--json").stdout)
+    assert lean_info["words"] < info["words"] and lean_info["bytes"]["text"] < info["bytes"]["text"]
 
 
 @needs_tesseract

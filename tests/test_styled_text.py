@@ -1,6 +1,7 @@
 """Issue 10: styled text layer (format 2), text-free background, word-by-word redraw, edits, rate control."""
 
 import hashlib
+from dataclasses import replace
 import subprocess
 import sys
 from pathlib import Path
@@ -154,6 +155,23 @@ def test_no_redraw_decodes_to_the_image_layer(screen):
     out = decode_picd(result.picd)
     assert out.layout.styled and not out.layout.redrawn
     assert (out.image == out.image_layer).all()
+
+
+def test_text_layer_of_redrawn_words_only_is_smaller_and_decodes_the_same(screen):
+    image, layout = _generated(screen)
+    n = iter(range(len(layout)))  # every third word read with low confidence: never redrawn, kept in the image
+    layout = layout.map_words(lambda w: replace(w, confidence=10.0) if next(n) % 3 == 0 else w)
+    full = encode_image(image, mode="screen", codec="avif", quality=30, layout=layout)
+    lean = encode_image(image, mode="screen", codec="avif", quality=30, layout=layout, text_scope="redrawn")
+    kept = [w for w in full.layout.words if w.style is None]
+    assert kept, "the test screen should keep some words in the image layer"
+    assert lean.picd.image_layer == full.picd.image_layer  # same redraws, same background
+    assert len(lean.picd.text_layer) < len(full.picd.text_layer)
+    a, b = decode_picd(full.picd), decode_picd(lean.picd)
+    assert (a.image == b.image).all()
+    assert [w.text for w in b.layout.words] == [w.text for w in full.layout.redrawn]
+    with pytest.raises(InvalidInputError, match="text_scope"):
+        encode_image(image, mode="screen", codec="avif", quality=30, layout=layout, text_scope="some")
 
 
 def test_redaction_before_encoding_removes_the_pixels(screen):
