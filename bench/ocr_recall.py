@@ -39,7 +39,7 @@ def parse_config(text: str) -> OcrConfig:
         if value == "none":
             kwargs[key] = None
         else:
-            kwargs[key] = float(value) if key in ("upscale", "min_confidence") else int(value)
+            kwargs[key] = float(value) if key in ("upscale", "min_confidence", "ink_min_confidence") else int(value)
     return OcrConfig(**kwargs)
 
 
@@ -52,6 +52,7 @@ def main() -> None:
     root = data_dir()
     files = sorted((root / "screens_real").glob("*.png"))[: args.limit]
     scores = {i: [] for i in range(len(configs))}
+    precisions = {i: [] for i in range(len(configs))}
     times = {i: 0.0 for i in range(len(configs))}
     for path in files:
         image = load_image(path)
@@ -63,10 +64,12 @@ def main() -> None:
             times[i] += time.perf_counter() - t0
             s = text_accuracy(ref, reading_order(layout_pieces(layout)))
             scores[i].append(s.word_recall)
-            cells.append(f"{s.word_recall:.3f}")
-        print(f"{path.stem[:30]:30s} {len(ref):5d} words  " + "  ".join(cells), flush=True)
+            precisions[i].append(s.char_precision)
+            cells.append(f"{s.word_recall:.3f}/{s.char_precision:.2f}")
+        print(f"{path.stem[:30]:30s} {len(ref):5d} words  recall/char precision " + "  ".join(cells), flush=True)
     for i, config in enumerate(configs):
         print(f"{config}: mean word recall {statistics.mean(scores[i]):.3f}, median {statistics.median(scores[i]):.3f}, "
+              f"character precision {statistics.mean(precisions[i]):.3f}, "
               f"OCR {times[i] / len(files):.2f} s per image")
 
 

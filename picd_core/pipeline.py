@@ -27,10 +27,11 @@ RENDER_MODES = ("none", "glyph", "diffusion")
 # What the screen-mode text layer holds: every OCR'd word (searchable, editable, the diffusion renderer's guidance) or
 # only the words the decoder redraws (the others stay in the image layer; their text costs bits and buys no pixels).
 TEXT_SCOPES = ("all", "redrawn")
-# Auto mode calls an image a screen when OCR finds at least this many confident words (natural photos give a few
-# spurious low-confidence words at most).
+# Auto mode calls an image a screen when OCR finds at least this many confident words of three or more letters or
+# digits (OCR reads photo textures as short strings, "=", "SS", "|", some of them confidently).
 AUTO_SCREEN_MIN_WORDS = 8
 AUTO_SCREEN_MIN_CONFIDENCE = 70.0
+AUTO_SCREEN_MIN_CHARS = 3
 
 Progress = Callable[[str], None]
 
@@ -86,7 +87,8 @@ def _from_layer(decoded: np.ndarray, scale: int, width: int, height: int) -> np.
 
 
 def choose_mode(layout: TextLayout) -> str:
-    confident = sum(1 for w in layout.words if (w.confidence or 0.0) >= AUTO_SCREEN_MIN_CONFIDENCE)
+    confident = sum(1 for w in layout.words if (w.confidence or 0.0) >= AUTO_SCREEN_MIN_CONFIDENCE
+                    and sum(c.isalnum() for c in w.text) >= AUTO_SCREEN_MIN_CHARS)
     return "screen" if confident >= AUTO_SCREEN_MIN_WORDS else "natural"
 
 

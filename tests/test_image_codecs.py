@@ -67,3 +67,25 @@ def test_the_default_is_the_measured_best_codec_that_encodes_fast_enough():
         fast = {c: float("inf") if bd is None else bd for c, bd in entry["bd_rate_psnr_percent_vs_avif"].items()
                 if entry["encode_seconds_per_megapixel"][c] <= limit and c in AVAILABLE}
         assert default_codec_name() == min(fast, key=fast.get), mode
+
+
+@pytest.mark.skipif("avif" not in available_codecs(), reason="this Pillow build has no AVIF")
+def test_avif_without_aom_options_falls_back_to_plain_settings(monkeypatch, photo_like):
+    from PIL import Image
+
+    from picd_core.image_codecs.pillow_codecs import AvifCodec
+
+    original = Image.Image.save
+
+    def no_advanced(self, fp, format=None, **params):  # an AVIF encoder (rav1e, SVT) that knows no AOM options
+        if params.get("advanced"):
+            raise ValueError("Invalid codec-specific option")
+        return original(self, fp, format, **params)
+
+    monkeypatch.setattr(Image.Image, "save", no_advanced)
+    monkeypatch.setattr(AvifCodec, "_advanced_ok", None)
+    codec = AvifCodec()
+    image = photo_like[:64, :64]
+    data = codec.encode(image, 30)
+    assert AvifCodec._advanced_ok is False
+    assert psnr(image, codec.decode(data, 64, 64, 30)) > 25
