@@ -164,6 +164,11 @@ def test_encode_node_rate_control_redaction_and_text_edit_node(screen, webp):
         logic.text_edit(decoded, layouts, replace="nonsense")
     with pytest.raises(logic.NodeInputError, match="PICD Encode: target_bpp"):
         logic.mlic_encode(images, webp, text_bits=bits, target_bpp=-1)
+    with pytest.raises(logic.NodeInputError, match="PICD Encode: text_layer must be one of all, redrawn"):
+        logic.mlic_encode(images, webp, text_bits=bits, text_layer="some")
+    (lean,), _ = logic.mlic_encode(images, webp, text_bits=bits, text_layer="redrawn")
+    (_, lean_layouts, _), _ = logic.mlic_decode(lean)
+    assert lean_layouts[0].words and all(x.style is not None for x in lean_layouts[0].words)
 
 
 def test_glyph_render_also_draws_the_styled_text(screen, webp):
