@@ -1,7 +1,7 @@
 """Figure: 1:1 crops of real screenshots — original, plain AVIF, PICD — at the same (or fewer) bytes for PICD.
 
 For each screen, PICD is coded to `--bpp` with rate control (picd_core.pipeline.encode_to_size); plain AVIF (Pillow,
-the same 4:4:4 speed-4 settings) gets the largest quality whose file is no larger than PICD's file, or its smallest
+the settings of PICD's own AVIF layer: 4:4:4, speed 4, tune=ssim) gets the largest quality whose file is no larger than PICD's file, or its smallest
 file when even that is larger (then the caption says so). Writes a PNG and prints the numbers in the captions.
 
     python bench/screen_crops.py -o docs/figures/screen_crops.png [--bpp 0.1]
@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from picd_core.data import data_dir  # noqa: E402
+from picd_core.image_codecs.pillow_codecs import AvifCodec  # noqa: E402
 from picd_core.images import load_image  # noqa: E402
 from picd_core.metrics.image import psnr  # noqa: E402
 from picd_core.ocr import extract_layout  # noqa: E402
@@ -37,7 +38,7 @@ def plain_avif_at_most(image: np.ndarray, max_bytes: int) -> tuple[int, int, np.
     best = None
     for q in range(0, 101, 2):
         buf = io.BytesIO()
-        Image.fromarray(image).save(buf, format="AVIF", quality=q, speed=4, subsampling="4:4:4")
+        Image.fromarray(image).save(buf, format="AVIF", quality=q, **AvifCodec.save_options)
         if best is None or buf.tell() <= max_bytes:
             best = (q, buf.tell(), np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")))
         if buf.tell() > max_bytes:

@@ -34,10 +34,11 @@ from picd_core.image_codecs.pillow_codecs import AvifCodec  # noqa: E402
 from picd_core.pipeline import decode_picd, encode_image  # noqa: E402
 from picd_core.text_layer import encode_text_layer  # noqa: E402
 
-AVIF_Q = (0, 10, 25, 45, 65)
+AVIF_Q = (0, 5, 10, 25, 45, 65)
 WEBP_Q = (0, 10, 30, 60, 85)
-# (image-layer scale, quality): the reduced layers reach the rates below plain AVIF's floor
-PICD_Q = ((4, 0), (2, 0), (2, 30), (1, 0), (1, 10), (1, 25), (1, 45), (1, 65))
+# (image-layer scale, quality): the qualities of plain AVIF at full size, and the reduced layers at quality 0 only
+# for the rates below the full-size floor -- what rate control (pipeline.encode_to_size) chooses for a size target
+PICD_Q = ((4, 0), (2, 0)) + tuple((1, q) for q in AVIF_Q)
 # plain AVIF with the settings of PICD's own AVIF image layer: the comparison is the text layer, not the encoder
 AVIF_SETTINGS = dict(AvifCodec.save_options)
 CURVES = ("avif", "webp", "picd", "picd_lean")  # picd_lean: text_scope="redrawn" (same image layer, leaner text)
