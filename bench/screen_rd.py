@@ -161,7 +161,7 @@ def main() -> None:
             curves["picd"].append((bpp(total), psnr(image, out.image), out.image))
             # text_scope="redrawn" codes the same image layer (the AVIF layer does not see the glyph) and decodes to
             # the same pixels (tests/test_styled_text.py): only its text layer is smaller
-            lean = encode_text_layer(r.layout.map_words(lambda wd: wd if wd.style is not None else None, styled=True))
+            lean = encode_text_layer(r.layout.only_redrawn())
             curves["picd_lean"].append((bpp(total - len(r.picd.text_layer) + len(lean)), curves["picd"][-1][1],
                                         out.image))
             redrawn.append(f"{len(r.layout.redrawn)}/{len(r.layout)}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from picd_core.layout import TEXT_SCOPES
 from picd_core.overfit.presets import PRESETS as OVERFIT_PRESETS
 
 # Custom socket types. Each carries one item per image of the batch.
@@ -156,7 +157,7 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
                    "digits, url or a regular expression, comma-separated", default=""),
             Socket("text_layer", "COMBO", "all: every OCR'd word is sent (searchable, editable, guides diffusion); "
                    "redrawn: only the words the decoder redraws (smaller files)", default="all",
-                   options=("all", "redrawn")),
+                   options=TEXT_SCOPES),
         ),
         outputs=(Output("bitstream", BITSTREAM, "The coded image(s): text layer + image layer"),),
     ),

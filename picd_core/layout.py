@@ -9,6 +9,11 @@ from typing import Any, Callable, Iterable, Iterator
 from .errors import InvalidInputError
 
 
+# What a screen-mode text layer holds: every OCR'd word (searchable, editable, the diffusion renderer's guidance) or
+# only the words the decoder redraws (the others stay in the image layer; their text costs bits and buys no pixels).
+TEXT_SCOPES = ("all", "redrawn")
+
+
 @dataclass(frozen=True)
 class WordStyle:
     """How a word is redrawn over the image layer: a bundled font class (picd_core.fonts), an sRGB colour, and small
@@ -115,6 +120,10 @@ class TextLayout:
         from dataclasses import replace
 
         return self.map_words(lambda w: replace(w, style=None), styled=False)
+
+    def only_redrawn(self) -> "TextLayout":
+        """The words the decoder redraws (those with a style): the text layer of text scope "redrawn"."""
+        return self.map_words(lambda w: w if w.style is not None else None, styled=True)
 
     @property
     def redrawn(self) -> list[Word]:

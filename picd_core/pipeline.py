@@ -16,7 +16,7 @@ from .text_edit import TextEdit
 from .text_render import render_text
 from .image_codecs import ImageCodec, default_codec_name, get_codec
 from .images import to_rgb_array
-from .layout import TextLayout
+from .layout import TEXT_SCOPES, TextLayout
 from .limits import check_glyph_work, check_image_size, check_layout, check_padded_size
 from .ocr import OcrConfig, extract_layout
 from .renderer_check import glyph_checksum_mismatch
@@ -24,9 +24,6 @@ from .text_layer import decode_text_layer, encode_text_layer
 
 ENCODE_MODES = ("auto", "screen", "natural")
 RENDER_MODES = ("none", "glyph", "diffusion")
-# What the screen-mode text layer holds: every OCR'd word (searchable, editable, the diffusion renderer's guidance) or
-# only the words the decoder redraws (the others stay in the image layer; their text costs bits and buys no pixels).
-TEXT_SCOPES = ("all", "redrawn")
 # Auto mode calls an image a screen when OCR finds at least this many confident words of three or more letters or
 # digits (OCR reads photo textures as short strings, "=", "SS", "|", some of them confidently).
 AUTO_SCREEN_MIN_WORDS = 8
@@ -176,7 +173,7 @@ def encode_image(
         else:  # format 2 with nothing redrawn: the decoder draws no text over the image layer
             layout = layout.map_words(lambda w: w, styled=True)
         if text_scope == "redrawn":
-            layout = layout.map_words(lambda w: w if w.style is not None else None, styled=True)
+            layout = layout.only_redrawn()
         if texts or text_scope == "redrawn":  # the glyph follows the transmitted text
             glyph = render_glyph(layout, width, height)
             glyph_crc = glyph_checksum(glyph)

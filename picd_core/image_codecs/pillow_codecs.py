@@ -17,8 +17,11 @@ class PillowCodec(ImageCodec):
     save_options: dict = {}
 
     def encode(self, image: np.ndarray, quality: int, glyph: np.ndarray | None = None) -> bytes:
+        return self._save(image, quality, self.save_options)
+
+    def _save(self, image: np.ndarray, quality: int, options: dict) -> bytes:
         buf = io.BytesIO()
-        Image.fromarray(image).save(buf, format=self.pil_format, quality=quality, **self.save_options)
+        Image.fromarray(image).save(buf, format=self.pil_format, quality=quality, **options)
         return buf.getvalue()
 
     def decode(self, data: bytes, width: int, height: int, quality: int, glyph: np.ndarray | None = None) -> np.ndarray:
@@ -71,17 +74,14 @@ class AvifCodec(PillowCodec):
     def encode(self, image: np.ndarray, quality: int, glyph: np.ndarray | None = None) -> bytes:
         if AvifCodec._advanced_ok is not False:
             try:
-                data = super().encode(image, quality, glyph)
+                data = self._save(image, quality, self.save_options)
                 AvifCodec._advanced_ok = True
                 return data
             except (ValueError, OSError):
                 if AvifCodec._advanced_ok:  # the option worked before: this is another failure
                     raise
                 AvifCodec._advanced_ok = False  # an AVIF encoder without AOM's options (rav1e, SVT): plain settings
-        buf = io.BytesIO()
-        options = {k: v for k, v in self.save_options.items() if k != "advanced"}
-        Image.fromarray(image).save(buf, format=self.pil_format, quality=quality, **options)
-        return buf.getvalue()
+        return self._save(image, quality, {k: v for k, v in self.save_options.items() if k != "advanced"})
 
 
 def _needs(feature: str, what: str):

@@ -91,10 +91,9 @@ class TableSet:
         self.log_scale_min = log_scale_min
         self.scales = table_scales(log_scale_min, log_scale_max)
         self.halves, self.freqs = laplace_tables(log_scale_min, log_scale_max)
-        freqs = self.freqs
         self.halves_np = np.asarray(self.halves, dtype=np.int64)
         cat = constriction.stream.model.Categorical
-        self.models = [cat(f, perfect=False) for f in freqs]
+        self.models = [cat(f, perfect=False) for f in self.freqs]
         self.raw_model = constriction.stream.model.Uniform(1 << RAW_BITS)
 
     def index(self, mean: np.ndarray, log_scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
