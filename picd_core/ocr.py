@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -74,14 +75,31 @@ def available_languages() -> list[str]:
     return list(_pytesseract().get_languages(config=""))
 
 
+@contextlib.contextmanager
+def _single_threaded_tesseract():
+    """Run Tesseract with one OpenMP thread unless the user chose otherwise (OMP_THREAD_LIMIT set). Its OpenMP
+    threads spin against each other and against the host's work: one page-segmentation pass of a real screenshot
+    took 4.98 s with the default and 0.86 s with one thread on a 2-core machine (docs/screens.md, "OCR time").
+    pytesseract hands the process environment to the subprocess, so the variable is set only for the call."""
+    if "OMP_THREAD_LIMIT" in os.environ:
+        yield
+        return
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop("OMP_THREAD_LIMIT", None)
+
+
 def _tesseract_lines(pytesseract, pil: Image.Image, config: OcrConfig, psm: int, width: int,
                      height: int) -> list[list[Word]]:
     """One Tesseract pass: its confident words, grouped by its own (block, paragraph, line) numbers."""
     scale = config.upscale
     try:
-        data = pytesseract.image_to_data(
-            pil, lang=config.lang, config=f"--oem {config.oem} --psm {psm}", output_type=pytesseract.Output.DICT
-        )
+        with _single_threaded_tesseract():
+            data = pytesseract.image_to_data(
+                pil, lang=config.lang, config=f"--oem {config.oem} --psm {psm}", output_type=pytesseract.Output.DICT
+            )
     except pytesseract.TesseractNotFoundError:
         raise OcrUnavailableError(f"the tesseract program was not found; {_INSTALL_HINT}") from None
     except pytesseract.TesseractError as exc:
