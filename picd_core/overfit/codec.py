@@ -47,7 +47,8 @@ def config_for(quality: int, glyph: bool):
                          glyph_channels=1 if glyph else 0)
 
 
-def _tables():
+def coding_tables():
+    """The one table set every overfit stream is coded with (latents and parameters; built once per process)."""
     from .entropy import shared_tables
     from .model import LOG_SCALE_MAX, LOG_SCALE_MIN
 
@@ -126,7 +127,7 @@ class OverfitCodec(ImageCodec):
         cfg = config_for(quality, glyph is not None)
         result = fit(image, lambda_for(quality), cfg, self.preset.iterations, glyph, seed=self.seed,
                      device=self.device, progress=self.progress)
-        ts = _tables()
+        ts = coding_tables()
         enc = StackEncoder(ts)
         table_ids = []
         for values in result.parameter_ints:
@@ -185,7 +186,7 @@ class OverfitCodec(ImageCodec):
         pos += n_tensors
         (crc,) = struct.unpack_from("<I", data, pos)
         pos += 4
-        ts = _tables()
+        ts = coding_tables()
         if any(q > MAX_WEIGHT_BITS for q in weight_bits) or any(t % 4 or t >= ts.scales * 4 for t in table_ids):
             raise BitstreamError("overfit image layer has invalid parameter coding fields (corrupt)")
         shapes = level_shapes(height, width, cfg.levels)

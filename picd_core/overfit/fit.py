@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from .presets import PRESETS, Preset  # noqa: F401  (re-exported)
-from .model import (LATENT_LIMIT, LOG_SCALE_MAX, LOG_SCALE_MIN, MAX_WEIGHT_BITS, MAX_WEIGHT_INT, PHASES, OverfitConfig,
-                    OverfitDecoder, glyph_ink, ink_pyramid, laplace_bits, level_shapes, phase_context, phase_values)
+from .model import (LATENT_LIMIT, MAX_WEIGHT_BITS, MAX_WEIGHT_INT, PHASES, OverfitConfig, OverfitDecoder, glyph_ink,
+                    ink_pyramid, laplace_bits, level_shapes, phase_context, phase_values)
 
 NOISE_SHARE = 0.3
 LATENT_LEARNING_RATE = 5e-2
@@ -145,9 +145,9 @@ def set_parameters(decoder: OverfitDecoder, weight_bits: list[int], ints: list[n
 
 def parameter_bits(ints: list[np.ndarray]) -> float:
     """The coded size of parameter integers (each tensor with its best zero-mean table), in bits."""
-    from .entropy import shared_tables
+    from .codec import coding_tables
 
-    tables = shared_tables(LOG_SCALE_MIN, LOG_SCALE_MAX)
+    tables = coding_tables()
     return float(sum(min(tables.zero_mean_costs(v)) for v in ints))
 
 
