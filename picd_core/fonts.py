@@ -58,6 +58,23 @@ FONT_CLASSES: tuple[FontClass, ...] = (
     FontClass("noto-sans", "NotoSans-Regular.ttf", "89c3c497f618fdaa0b2d1e98fef93582f28c71debd2c4a8cdf41f190ced2909d"),
     FontClass("noto-sans-bold", "NotoSans-Bold.ttf",
               "e83493c945848ecd4a9ad0f6d19164541a0d3e23a9c952304a00a46e00272ac5"),
+    # Terminal, editor and desktop faces (Linux terminals and IDEs, GNOME, web UIs): on 12 real screenshots they
+    # lowered the redraw's squared error by 3.5 % (bench/font_fit.py; docs/screens.md, "Fonts").
+    FontClass("hack", "Hack-Regular.ttf", "9f67c8a8cd28498525639437d6fac588c452e8572945c790db7641cc7907a69b"),
+    FontClass("hack-bold", "Hack-Bold.ttf", "21300a514e536d66e73f6d0f68f3820afbeadf58c21bcc5433052b46aacee27f"),
+    FontClass("fira-code", "FiraCode-Regular.ttf", "bb7f3fc4bd68bbbb16b3bf204bc96d9ba7b4a1a6fc221bba49e2b2a03390e76c"),
+    FontClass("fira-code-bold", "FiraCode-Bold.ttf",
+              "6ea6702e0c6822df4ef6b6da231da8d368ac6b76895df75005b708c4a88662e1"),
+    FontClass("lato", "Lato-Regular.ttf", "0ad460bd756454f8485609747b25c5644a54d307a65daabbb24c646c112ed541"),
+    FontClass("lato-bold", "Lato-Bold.ttf", "e0b1c4de011de8dd077cf21f97919fc31158eb290ee1176cbae06d500a6304bc"),
+    FontClass("cantarell", "Cantarell-Regular.otf", "c4d47d7fbd61863265a39e4944331178337fb0d5d93b45a70233180b6b7df260"),
+    FontClass("cantarell-bold", "Cantarell-Bold.otf",
+              "027924588c05e5fb38717dee6e50562bcc2a89c21e713bb2434a7f454d0c4fa4"),
+    FontClass("jetbrains-mono", "JetBrainsMono-Regular.ttf",
+              "a3014fb90ae8ddfbdfc778de75f95b49a857947fde5335ab3f50b6d56eb517be"),
+    FontClass("jetbrains-mono-bold", "JetBrainsMono-Bold.ttf",
+              "3481028266ee80741bfa96beaa4ce2ea1c6beebf89979d3e64e039c4d83822d1"),
+    FontClass("noto-mono", "NotoMono-Regular.ttf", "41fd7ccc82375e2a1e47f0cc2c941c14d7c99ba2f57cf69c9f738d07fb257686"),
 )
 FONT_ID_BITS = 5  # room for 32 classes in format 2
 

@@ -17,11 +17,15 @@ import numpy as np
 
 from .background import harmonic_fill, word_mask
 from .layout import TextLayout, Word, WordStyle
-from .text_style import COSTLY_GAIN, WordFit, build_palette, fit_word, redraw_error
+from .text_style import WordFit, build_palette, fit_word, redraw_error
 
 # Tesseract words below this confidence are never redrawn (their text is too often wrong); given layouts (no
 # confidence) are trusted.
 REDRAW_MIN_CONFIDENCE = 60.0
+# A line is set in the font that fits its words best together (`_line_fonts`): up to LINE_CANDIDATES fonts are tried,
+# and a word keeps a font of its own only where it lowers the word's error by the factor LINE_GAIN.
+LINE_CANDIDATES = 3
+LINE_GAIN = 0.8
 
 
 @dataclass
@@ -46,23 +50,36 @@ def _candidate(word: Word) -> bool:
 Coder = Callable[[np.ndarray, int], tuple[int, np.ndarray]]  # (image, quality) -> (bytes, decoded image)
 
 
-def _prefer_line_fonts(image: np.ndarray, background: np.ndarray, layout: TextLayout,
-                       fits: dict[int, WordFit | None]) -> None:
-    """A word whose font differs from its line's commonest one takes the line's font unless its own fits clearly
-    better: a repeated font costs one bit in the style stream, a new one six."""
+def _line_fonts(image: np.ndarray, background: np.ndarray, layout: TextLayout,
+                fits: dict[int, WordFit | None]) -> None:
+    """One font per line: a line's words are set in one face on screens, but a word fitted alone often picks another
+    (a bold face for one word, a near-metric family for the next), which reads as ransom-note text and costs style
+    bits. Each line takes the candidate font (its words' own best fonts, at most LINE_CANDIDATES of the commonest)
+    with the least summed error over its words; a word keeps a font of its own only where that lowers its error by
+    LINE_GAIN (a bold word in a regular line)."""
     index = 0
     for line in layout.lines:
         ids = [index + k for k in range(len(line.words)) if fits.get(index + k) is not None]
         index += len(line.words)
         if len(ids) < 2:
             continue
-        fonts = Counter(fits[i].style.font for i in ids)
-        common = fonts.most_common(1)[0][0]
+        area = Counter()
         for i in ids:
-            if fits[i].style.font != common:
-                alt = fit_word(image, background, layout.words[i], fonts=(common,))
-                if alt is not None and COSTLY_GAIN * alt.error <= fits[i].error:
-                    fits[i] = alt
+            area[fits[i].style.font] += layout.words[i].w * layout.words[i].h
+        candidates = [font for font, _ in area.most_common(LINE_CANDIDATES)]
+        per_font: dict[int, dict[int, WordFit | None]] = {}
+        for font in candidates:
+            per_font[font] = {i: fits[i] if fits[i].style.font == font
+                              else fit_word(image, background, layout.words[i], fonts=(font,)) for i in ids}
+
+        def line_error(font: int) -> float:
+            return sum(f.error if f is not None else fits[i].error / LINE_GAIN for i, f in per_font[font].items())
+
+        best = min(candidates, key=line_error)
+        for i in ids:
+            alt = per_font[best][i]
+            if alt is not None and fits[i].style.font != best and fits[i].error >= LINE_GAIN * alt.error:
+                fits[i] = alt
 
 
 def plan_redraw(image: np.ndarray, layout: TextLayout, code: Coder, quality: int, neighbour_quality: int | None,
@@ -94,7 +111,7 @@ def plan_redraw(image: np.ndarray, layout: TextLayout, code: Coder, quality: int
             saved_bits = max(0, kept_bytes - code(first, quality)[0]) * 8
             rate_credit = lam * saved_bits / max(1, int(removed.sum()))
     fits = {i: fit_word(image, first, words[i]) for i in tried}
-    _prefer_line_fonts(image, first, layout, fits)
+    _line_fonts(image, first, layout, fits)
     fitted = [i for i in tried if fits[i] is not None]
     palette, assign = build_palette([fits[i].style.color for i in fitted], [words[i].w * words[i].h for i in fitted])
     chosen: dict[int, WordStyle] = {}

@@ -122,6 +122,31 @@ def test_fit_word_recovers_font_and_colour():
         assert max(abs(a - b) for a, b in zip(fit.style.color, color)) <= 3
 
 
+def test_a_line_is_set_in_one_font_unless_a_word_fits_clearly_better(monkeypatch):
+    """`redraw._line_fonts`: words fitted alone picked fonts 0, 1, 0, 2; font 0 fits the line best together, so the
+    word on font 1 (alone barely better) moves to it, and the word on font 2 (alone far better: a bold word) stays."""
+    import picd_core.redraw as redraw
+    from picd_core.layout import Line
+    from picd_core.text_style import WordFit
+
+    words = [Word(t, 10 + 40 * k, 5, 30, 12) for k, t in enumerate(("open", "the", "Settings", "now"))]
+    layout = TextLayout((Line(tuple(words)),))
+    region = (0, 0, 200, 30)
+    own = {0: (0, 10.0), 1: (1, 10.0), 2: (0, 10.0), 3: (2, 4.0)}
+    fits = {i: WordFit(WordStyle(f, (0, 0, 0)), e, region) for i, (f, e) in own.items()}
+    errors = {(1, 0): 11.0, (3, 0): 11.0, (0, 1): 30.0, (2, 1): 30.0, (3, 1): 30.0, (0, 2): 30.0, (1, 2): 30.0,
+              (2, 2): 30.0}
+
+    def fake_fit(image, background, word, fonts=None, **kwargs):
+        i = words.index(word)
+        return WordFit(WordStyle(fonts[0], (0, 0, 0)), errors[(i, fonts[0])], region)
+
+    monkeypatch.setattr(redraw, "fit_word", fake_fit)
+    redraw._line_fonts(None, None, layout, fits)
+    assert [fits[i].style.font for i in range(4)] == [0, 0, 0, 2]
+    assert fits[1].error == 11.0
+
+
 def _generated(screen):
     return screen.image, screen.layout
 
