@@ -32,6 +32,8 @@ class OcrConfig:
     lang: str = "eng"
     # Upscaling before OCR helps Tesseract on small UI text; boxes are mapped back to original pixels.
     upscale: float = 2.0
+    # Optional passes (psm and second_psm) on the grey image at a second upscale: words only they read are added.
+    extra_upscale: float | None = None
     # Tesseract reads dark text on light ground: a dark-themed image (median luminance below this) is inverted first.
     invert_below: int = 110
     # Two more passes (psm 11 and psm 3) on the ink image (`ink_image`): dark panels in light themes, grey line
@@ -50,6 +52,8 @@ class OcrConfig:
             raise InvalidInputError(f"OCR engine mode (oem) must be 0..3, got {self.oem}")
         if not 1.0 <= self.upscale <= 4.0:
             raise InvalidInputError(f"upscale must be in [1, 4], got {self.upscale}")
+        if self.extra_upscale is not None and not 1.0 <= self.extra_upscale <= 4.0:
+            raise InvalidInputError(f"extra_upscale must be in [1, 4] or None, got {self.extra_upscale}")
         if not self.lang or any(c in self.lang for c in " ;|&"):
             raise InvalidInputError(f"lang must be a Tesseract language code like 'eng' or 'eng+deu', got {self.lang!r}")
 
@@ -94,7 +98,7 @@ def _single_threaded_tesseract():
 def _tesseract_lines(pytesseract, pil: Image.Image, config: OcrConfig, psm: int, width: int,
                      height: int) -> list[list[Word]]:
     """One Tesseract pass: its confident words, grouped by its own (block, paragraph, line) numbers."""
-    scale = config.upscale
+    scale = pil.width / width  # boxes back to original pixels (each pass may use its own upscale)
     try:
         with _single_threaded_tesseract():
             data = pytesseract.image_to_data(
@@ -199,6 +203,10 @@ def extract_layout(image: np.ndarray | Image.Image, config: OcrConfig | None = N
         ink = scaled(ink_image(rgb))
         floor = max(config.min_confidence, config.ink_min_confidence)
         passes += [(ink, psm, floor) for psm in (config.psm, config.second_psm) if psm is not None]
+    if config.extra_upscale is not None:
+        other = Image.fromarray(gray).resize((max(1, round(width * config.extra_upscale)),
+                                              max(1, round(height * config.extra_upscale))), Image.Resampling.LANCZOS)
+        passes += [(other, psm, config.min_confidence) for psm in (config.psm, config.second_psm) if psm is not None]
     lines = _tesseract_lines(pytesseract, pil, config, config.psm, width, height)
     for source, psm, floor in passes:
         # a later pass finds what the earlier ones missed (psm 3 reads dense columns psm 11 splits wrongly, psm 11

@@ -117,6 +117,8 @@ def test_ocr_config_validation():
         OcrConfig(lang="eng; rm -rf /")
     with pytest.raises(InvalidInputError):
         OcrConfig(min_confidence=101)
+    with pytest.raises(InvalidInputError, match="extra_upscale"):
+        OcrConfig(extra_upscale=5.0)
 
 
 def _mixed_theme_screen() -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
