@@ -22,7 +22,7 @@ from picd_core.data import data_dir  # noqa: E402
 from picd_core.fonts import FONT_CLASSES, font_id  # noqa: E402
 from picd_core.images import load_image  # noqa: E402
 from picd_core.ocr import extract_layout  # noqa: E402
-from picd_core.redraw import REDRAW_MIN_CONFIDENCE  # noqa: E402
+from picd_core.redraw import redraw_candidate  # noqa: E402
 from picd_core.text_style import fit_word  # noqa: E402
 
 
@@ -42,8 +42,7 @@ def main() -> None:
     for path in sorted((root / "screens_real").glob("*.png"))[: args.limit]:
         t0 = time.perf_counter()
         image = load_image(path)
-        words = [w for w in extract_layout(image).words
-                 if w.w >= 2 and w.h >= 4 and (w.confidence or 0) >= REDRAW_MIN_CONFIDENCE]
+        words = [w for w in extract_layout(image).words if redraw_candidate(w)]
         background = harmonic_fill(image, word_mask(words, image.shape[1], image.shape[0]))
         per = Counter()
         for word in words:

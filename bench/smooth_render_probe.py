@@ -26,7 +26,7 @@ from picd_core.data import data_dir  # noqa: E402
 from picd_core.fonts import load_font  # noqa: E402
 from picd_core.images import load_image  # noqa: E402
 from picd_core.ocr import extract_layout  # noqa: E402
-from picd_core.redraw import REDRAW_MIN_CONFIDENCE  # noqa: E402
+from picd_core.redraw import redraw_candidate  # noqa: E402
 from picd_core.text_render import fitting_size  # noqa: E402
 from picd_core.text_style import _solve_color, fit_word  # noqa: E402
 
@@ -79,8 +79,7 @@ def main() -> None:
         if path is None:
             sys.exit(f"no file in screens_real starts with {prefix!r}")
         image = load_image(path)
-        words = [w for w in extract_layout(image).words
-                 if w.w >= 2 and w.h >= 4 and (w.confidence or 0) >= REDRAW_MIN_CONFIDENCE]
+        words = [w for w in extract_layout(image).words if redraw_candidate(w)]
         background = harmonic_fill(image, word_mask(words, image.shape[1], image.shape[0]))
         hinted = smooth = erase = 0.0
         for word in words[: args.words]:

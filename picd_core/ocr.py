@@ -191,11 +191,11 @@ def extract_layout(image: np.ndarray | Image.Image, config: OcrConfig | None = N
     gray = np.asarray(Image.fromarray(rgb).convert("L"))
     if np.median(gray) < config.invert_below:
         gray = 255 - gray
-    size = (max(1, round(width * config.upscale)), max(1, round(height * config.upscale)))
 
-    def scaled(grey: np.ndarray) -> Image.Image:
+    def scaled(grey: np.ndarray, factor: float = config.upscale) -> Image.Image:
         pil = Image.fromarray(grey)
-        return pil if config.upscale == 1.0 else pil.resize(size, Image.Resampling.LANCZOS)
+        size = (max(1, round(width * factor)), max(1, round(height * factor)))
+        return pil if factor == 1.0 else pil.resize(size, Image.Resampling.LANCZOS)
 
     pil = scaled(gray)
     passes = [(pil, config.second_psm, config.min_confidence)] if config.second_psm is not None else []
@@ -204,8 +204,7 @@ def extract_layout(image: np.ndarray | Image.Image, config: OcrConfig | None = N
         floor = max(config.min_confidence, config.ink_min_confidence)
         passes += [(ink, psm, floor) for psm in (config.psm, config.second_psm) if psm is not None]
     if config.extra_upscale is not None:
-        other = Image.fromarray(gray).resize((max(1, round(width * config.extra_upscale)),
-                                              max(1, round(height * config.extra_upscale))), Image.Resampling.LANCZOS)
+        other = scaled(gray, config.extra_upscale)
         passes += [(other, psm, config.min_confidence) for psm in (config.psm, config.second_psm) if psm is not None]
     lines = _tesseract_lines(pytesseract, pil, config, config.psm, width, height)
     for source, psm, floor in passes:

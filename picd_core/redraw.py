@@ -43,7 +43,8 @@ def _box_error(a: np.ndarray, b: np.ndarray, region: tuple[int, int, int, int]) 
     return float((d * d).sum())
 
 
-def _candidate(word: Word) -> bool:
+def redraw_candidate(word: Word) -> bool:
+    """Whether the encoder tries to redraw this word at all (large enough, confident enough)."""
     return word.w >= 2 and word.h >= 4 and (word.confidence is None or word.confidence >= REDRAW_MIN_CONFIDENCE)
 
 
@@ -78,7 +79,7 @@ def _line_fonts(image: np.ndarray, background: np.ndarray, layout: TextLayout,
         best = min(candidates, key=line_error)
         for i in ids:
             alt = per_font[best][i]
-            if alt is not None and fits[i].style.font != best and fits[i].error >= LINE_GAIN * alt.error:
+            if alt is not None and fits[i].error >= LINE_GAIN * alt.error:
                 fits[i] = alt
 
 
@@ -98,7 +99,7 @@ def plan_redraw(image: np.ndarray, layout: TextLayout, code: Coder, quality: int
     """
     height, width = image.shape[:2]
     words = layout.words
-    tried = [i for i, w in enumerate(words) if i in forced or (test_all and _candidate(w))]
+    tried = [i for i, w in enumerate(words) if i in forced or (test_all and redraw_candidate(w))]
     removed = word_mask([words[i] for i in tried], width, height)
     first = harmonic_fill(image, removed)
     kept_bytes, kept = code(image, quality)
