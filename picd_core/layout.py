@@ -14,6 +14,10 @@ from .errors import InvalidInputError
 TEXT_SCOPES = ("all", "redrawn")
 
 
+# WordStyle fields beyond font and colour, as they appear in a layout's JSON (omitted when zero / False).
+STYLE_CORRECTIONS = ("size_delta", "dx", "dy", "smooth", "size_quarter", "phase_x", "phase_y")
+
+
 @dataclass(frozen=True)
 class WordStyle:
     """How a word is redrawn over the image layer: a bundled font class (picd_core.fonts), an sRGB colour, and small
@@ -27,6 +31,13 @@ class WordStyle:
     size_delta: int = 0
     dx: int = 0
     dy: int = 0
+    # Smooth render (text_render.smooth_coverage): drawn at 4× and box-filtered, so placed to a quarter pixel
+    # (phase_x, phase_y: 0..3 quarters right of / below the integer offset) and sized to a quarter pixel
+    # (size_quarter: −2..1 quarters added to the size). Real screens' anti-aliased text sits between pixels.
+    smooth: bool = False
+    size_quarter: int = 0
+    phase_x: int = 0
+    phase_y: int = 0
 
     def __post_init__(self) -> None:
         from .fonts import FONT_CLASSES
@@ -41,6 +52,14 @@ class WordStyle:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or abs(value) > 64:
                 raise InvalidInputError(f"WordStyle.{name} must be an int in -64..64, got {value!r}")
+        if not isinstance(self.smooth, bool):
+            raise InvalidInputError(f"WordStyle.smooth must be a bool, got {self.smooth!r}")
+        for name, low, high in (("size_quarter", -2, 1), ("phase_x", 0, 3), ("phase_y", 0, 3)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise InvalidInputError(f"WordStyle.{name} must be an int in {low}..{high}, got {value!r}")
+            if value and not self.smooth:
+                raise InvalidInputError(f"WordStyle.{name} is set but the style is not smooth (set smooth=True)")
 
 
 @dataclass(frozen=True)
@@ -157,7 +176,7 @@ class TextLayout:
 
                 d["font"] = FONT_CLASSES[w.style.font].name
                 d["color"] = "#%02x%02x%02x" % w.style.color
-                for name in ("size_delta", "dx", "dy"):
+                for name in STYLE_CORRECTIONS:
                     if getattr(w.style, name):
                         d[name] = getattr(w.style, name)
             return d
@@ -177,8 +196,9 @@ class TextLayout:
             color = str(d["color"]).lstrip("#")
             if len(color) != 6:
                 raise ValueError(f"colour {d['color']!r} is not #rrggbb")
+            corrections = {name: int(d.get(name, 0)) for name in STYLE_CORRECTIONS if name != "smooth"}
             return WordStyle(font_id(str(d["font"])), tuple(int(color[i : i + 2], 16) for i in (0, 2, 4)),
-                             int(d.get("size_delta", 0)), int(d.get("dx", 0)), int(d.get("dy", 0)))
+                             smooth=bool(d.get("smooth", False)), **corrections)
 
         try:
             return cls.from_lines(

@@ -17,7 +17,7 @@ import numpy as np
 
 from .background import harmonic_fill, word_mask
 from .layout import TextLayout, Word, WordStyle
-from .text_style import WordFit, build_palette, fit_word, redraw_error
+from .text_style import WordFit, build_palette, fit_smooth, fit_word, redraw_error
 
 # Tesseract words below this confidence are never redrawn (their text is too often wrong); given layouts (no
 # confidence) are trusted.
@@ -26,6 +26,9 @@ REDRAW_MIN_CONFIDENCE = 60.0
 # and a word keeps a font of its own only where it lowers the word's error by the factor LINE_GAIN.
 LINE_CANDIDATES = 3
 LINE_GAIN = 0.8
+# Whether words may be drawn smooth (quarter-pixel placement, `text_style.fit_smooth`) where that fits better; off only
+# to measure what it buys (docs/screens.md).
+SMOOTH_RENDER = True
 
 
 @dataclass
@@ -113,6 +116,8 @@ def plan_redraw(image: np.ndarray, layout: TextLayout, code: Coder, quality: int
             rate_credit = lam * saved_bits / max(1, int(removed.sum()))
     fits = {i: fit_word(image, first, words[i]) for i in tried}
     _line_fonts(image, first, layout, fits)
+    if SMOOTH_RENDER:
+        fits = {i: fit_smooth(image, first, words[i], f) if f is not None else None for i, f in fits.items()}
     fitted = [i for i in tried if fits[i] is not None]
     palette, assign = build_palette([fits[i].style.color for i in fitted], [words[i].w * words[i].h for i in fitted])
     chosen: dict[int, WordStyle] = {}

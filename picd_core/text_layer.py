@@ -7,7 +7,8 @@ Stream layout (byte-aligned parts, then one bit stream):
     bytes   string payload (coded by the coder named above)
     bits    3-bit exp-Golomb order for each of the 7 geometry fields, then the geometry symbols
     bits    (flags bit1, format 2) the style stream: a colour palette, then per word a redraw bit and, for redrawn
-            words, its font class and colour (each "same as the previous redrawn word" in one bit when it is)
+            words, its font class and colour (each "same as the previous redrawn word" in one bit when it is),
+            its corrections and (flags bit2) a smooth-render bit with its quarter-pixel size and phases
 
 The string payload comes first because it alone fixes the structure (lines split on '\\n', words on ' '), and the
 geometry coder uses each word's character count to predict its width. Geometry is integer-only so that encoder and
@@ -27,7 +28,8 @@ from . import text_coders
 
 FLAG_ESCAPED = 0x01
 FLAG_STYLED = 0x02
-_KNOWN_FLAGS = FLAG_ESCAPED | FLAG_STYLED
+FLAG_SMOOTH = 0x04  # styled layers whose words may be drawn smooth: a render-mode bit per redrawn word
+_KNOWN_FLAGS = FLAG_ESCAPED | FLAG_STYLED | FLAG_SMOOTH
 _MAX_PALETTE = 1 << 12
 ORDER_BITS = 3
 # Geometry fields in stream order; each gets its own exp-Golomb order.
@@ -188,6 +190,10 @@ def _index_bits(n: int) -> int:
     return max(0, (n - 1).bit_length())
 
 
+def _has_smooth(layout: TextLayout) -> bool:
+    return any(word.style.smooth for word in layout.redrawn)
+
+
 def _write_styles(bits: BitWriter, layout: TextLayout) -> None:
     palette = _palette(layout)
     if len(palette) > _MAX_PALETTE:
@@ -196,6 +202,7 @@ def _write_styles(bits: BitWriter, layout: TextLayout) -> None:
     for r, g, b in palette:
         bits.write_bits((r << 16) | (g << 8) | b, 24)
     index = {c: i for i, c in enumerate(palette)}
+    smooth_bits = _has_smooth(layout)
     prev: WordStyle | None = None
     for word in layout.words:
         style = word.style
@@ -213,10 +220,14 @@ def _write_styles(bits: BitWriter, layout: TextLayout) -> None:
                 bits.write_bits(index[style.color], _index_bits(len(palette)))
         for value in (style.size_delta, style.dx, style.dy):
             bits.write_seg(value, 0)
+        if smooth_bits:
+            bits.write_bits(style.smooth, 1)
+            if style.smooth:
+                bits.write_bits(((style.size_quarter + 2) << 4) | (style.phase_x << 2) | style.phase_y, 6)
         prev = style
 
 
-def _read_styles(bits: BitReader, n_words: int) -> list[WordStyle | None]:
+def _read_styles(bits: BitReader, n_words: int, smooth_bits: bool) -> list[WordStyle | None]:
     n_colors = bits.read_eg(0)
     if n_colors > _MAX_PALETTE or n_colors > n_words:
         raise BitstreamError(f"text layer claims {n_colors} word colours (corrupt)")
@@ -254,7 +265,13 @@ def _read_styles(bits: BitReader, n_words: int) -> list[WordStyle | None]:
         corrections = [bits.read_seg(0) for _ in range(3)]
         if any(abs(v) > 64 for v in corrections):
             raise BitstreamError("text layer has an out-of-range size or offset correction (corrupt)")
-        prev = WordStyle(font, color, *corrections)
+        smooth = {}
+        if smooth_bits and bits.read_bits(1):
+            v = bits.read_bits(6)
+            smooth = {"smooth": True, "size_quarter": (v >> 4) - 2, "phase_x": (v >> 2) & 3, "phase_y": v & 3}
+            if smooth["size_quarter"] > 1:
+                raise BitstreamError("text layer has an out-of-range quarter-size correction (corrupt)")
+        prev = WordStyle(font, color, *corrections, **smooth)
         styles.append(prev)
     return styles
 
@@ -283,6 +300,8 @@ def encode_text_layer(layout: TextLayout, string_coder: str | None = None) -> by
     raw = _strings_payload(layout, escaped).encode("utf-8", "surrogatepass")
     coder_id, payload = text_coders.encode_best(raw, only=string_coder)
     flags = (FLAG_ESCAPED if escaped else 0) | (FLAG_STYLED if layout.styled else 0)
+    if layout.styled and _has_smooth(layout):
+        flags |= FLAG_SMOOTH
     out = bytearray([(coder_id << 4) | flags])
     write_varint(out, len(payload))
     out += payload
@@ -350,8 +369,10 @@ def decode_text_layer(data: bytes) -> TextLayout:
         model.end_line(line_y, line_h, words[0].x)
         lines.append(Line(tuple(words)))
     styled = bool(flags & FLAG_STYLED)
+    if flags & FLAG_SMOOTH and not styled:
+        raise BitstreamError("text layer has smooth words but no styles (corrupt)")
     if styled:
-        styles = iter(_read_styles(bits, sum(len(line.words) for line in lines)))
+        styles = iter(_read_styles(bits, sum(len(line.words) for line in lines), bool(flags & FLAG_SMOOTH)))
         lines = [Line(tuple(replace(w, style=next(styles)) for w in line.words)) for line in lines]
     if bits.byte_position != len(data) - pos - length:
         raise BitstreamError("text layer has trailing bytes after the geometry (corrupt)")

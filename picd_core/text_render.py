@@ -1,9 +1,11 @@
 """Styled text render: draw the redrawn words of a styled layout over the decoded image layer.
 
 Each word is drawn natively (hinted, as screens draw text; glyph shapes are never stretched) in its font class and
-colour, at the integer size that best fits its box plus the encoder's correction, centred in the box plus an offset. Everything a pixel depends on is integer or a bundled, hash-checked font,
-and compositing is integer arithmetic, so the render is bit-identical on every machine. The encoder fits styles with
-the same `word_coverage`, so what it measured is what the decoder draws.
+colour, at the integer size that best fits its box plus the encoder's correction, centred in the box plus an offset;
+or, where the encoder found it closer, *smooth*: at 4× that size and box-filtered, which places and sizes it to a
+quarter pixel, as anti-aliased screen text often sits. Everything a pixel depends on is integer or a bundled,
+hash-checked font, and compositing is integer arithmetic, so the render is bit-identical on every machine. The
+encoder fits styles with the same `word_coverage`, so what it measured is what the decoder draws.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .layout import TextLayout, Word, WordStyle
 REDACTION_CHAR = "\u2588"  # a word made only of FULL BLOCKs is drawn as a solid box (redaction)
 _SIZE_PROBE = 64  # the size at which a word's ink box is measured to guess its fitting size
 _MAX_SIZE = 512
+OVERSAMPLE = 4  # a smooth word is drawn at 4× its size and box-filtered down: quarter-pixel placement and size
 
 
 def is_redacted(text: str) -> bool:
@@ -65,21 +68,44 @@ def _ink_patch(font: int, text: str, size: int) -> np.ndarray | None:
     return np.asarray(patch)
 
 
+def smooth_patch(font: int, text: str, size: int, size_quarter: int, phase_x: int,
+                 phase_y: int) -> np.ndarray | None:
+    """uint8 coverage of a word drawn smooth: rendered at OVERSAMPLE·size + size_quarter, its ink box placed
+    (phase_x, phase_y) big pixels into a zero canvas one pixel (OVERSAMPLE big pixels) larger than the ink's own,
+    then box-filtered OVERSAMPLE×OVERSAMPLE with rounding — integer arithmetic, so identical on every machine."""
+    big = _ink_patch(font, text, OVERSAMPLE * size + size_quarter)
+    if big is None:
+        return None
+    bh, bw = big.shape
+    th, tw = -(-bh // OVERSAMPLE) + 1, -(-bw // OVERSAMPLE) + 1
+    canvas = np.zeros((OVERSAMPLE * th, OVERSAMPLE * tw), dtype=np.uint16)
+    canvas[phase_y : phase_y + bh, phase_x : phase_x + bw] = big
+    summed = canvas.reshape(th, OVERSAMPLE, tw, OVERSAMPLE).sum(axis=(1, 3), dtype=np.uint16)
+    return ((summed + OVERSAMPLE * OVERSAMPLE // 2) // (OVERSAMPLE * OVERSAMPLE)).astype(np.uint8)
+
+
 def word_coverage(text: str, w: int, h: int, style: WordStyle) -> tuple[int, int, np.ndarray] | None:
     """Ink coverage of a word drawn for a w×h box: (x offset, y offset from the box's corner, uint8 [th, tw]).
 
     The word is drawn at its fitting size plus the style's size correction, its ink box centred on the box and moved
-    by the style's offset. None when the word has no ink.
+    by the style's offset (a smooth style: at 4× and box-filtered, the ink a further phase quarters right and down).
+    None when the word has no ink.
     """
     if w < 1 or h < 1:
         return None
     if is_redacted(text):
         return 0, 0, np.full((h, w), 255, dtype=np.uint8)
     size = min(_MAX_SIZE, max(1, fitting_size(style.font, text, w, h) + style.size_delta))
-    patch = _ink_patch(style.font, text, size)
-    if patch is None:
-        return None
-    th, tw = patch.shape
+    if style.smooth:
+        patch = smooth_patch(style.font, text, size, style.size_quarter, style.phase_x, style.phase_y)
+        if patch is None:
+            return None
+        th, tw = patch.shape[0] - 1, patch.shape[1] - 1  # the ink's own extent, without the phase margin
+    else:
+        patch = _ink_patch(style.font, text, size)
+        if patch is None:
+            return None
+        th, tw = patch.shape
     return (w - tw) // 2 + style.dx, (h - th) // 2 + style.dy, patch
 
 

@@ -19,7 +19,7 @@ from picd_core.pipeline import encode_to_size
 from picd_core.text_edit import TextEdit
 from picd_core.text_layer import decode_text_layer, encode_text_layer, text_layer_stats
 from picd_core.text_render import composite_word, render_text
-from picd_core.text_style import fit_word
+from picd_core.text_style import fit_smooth, fit_word
 
 DATA = Path(__file__).parent / "data"
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "screens_real"
@@ -96,6 +96,78 @@ def test_styled_render_is_pinned_in_a_fresh_process():
     assert digest == again.stdout.strip()
     # Pinned: a change of renderer, fonts or their handling changes every styled file's decode.
     assert digest == "a2d8da93b877ed9686144461626599c8b91b9ce148c418f5ee6eff1e96dff028"
+
+
+def test_styled_file_written_before_smooth_words_still_decodes_bit_exactly():
+    """A format-2 file from the encoder before smooth words (commit e6f061c): no smooth flag, same decode."""
+    picd = PicdFile.from_bytes((DATA / "v2_styled_screen_webp.picd").read_bytes())
+    out = decode_picd(picd)
+    assert len(out.layout.redrawn) == 16 and not any(w.style.smooth for w in out.layout.redrawn)
+    assert hashlib.sha256(out.image.tobytes()).hexdigest() == \
+        "f626b7e1b2833b71f27788deccede2277536cb34cd585f4b7dd1cf76b5bf7e2c"
+
+
+_SMOOTH_RENDER_SCRIPT = """
+import hashlib, numpy as np
+from picd_core.layout import TextLayout, Word, WordStyle
+from picd_core.text_render import render_text
+words = [Word(t, 8 + 70 * (i % 8), 8 + 24 * (i // 8), 60, 15,
+              style=WordStyle(i % 29, (i * 13 % 256, 40, 200 - i), dx=i % 3 - 1, smooth=True,
+                              size_quarter=i % 4 - 2, phase_x=i % 4, phase_y=(i // 4) % 4))
+         for i, t in enumerate("The quick brown fox jumps over the lazy dog 0123456789 Qt GTK ÄÖü".split() * 3)]
+bg = np.full((160, 580, 3), 240, np.uint8)
+print(hashlib.sha256(render_text(bg, TextLayout.from_lines([words], styled=True)).tobytes()).hexdigest())
+"""
+
+
+def test_smooth_render_is_pinned_in_a_fresh_process():
+    out = subprocess.run([sys.executable, "-c", _SMOOTH_RENDER_SCRIPT], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "4056026309ea58edf687f71714a31af76d3a9ca0021e3d22328be03fba90b25f"
+
+
+def test_smooth_styles_round_trip_and_cost_seven_bits_a_word():
+    layout = _styled_layout()
+    smooth = WordStyle(font_id("inter"), (20, 30, 40), dx=-1, smooth=True, size_quarter=-2, phase_x=3, phase_y=1)
+    layout_smooth = layout.map_words(lambda w: replace(w, style=smooth) if w.text == "again" else w)
+    data, plain = encode_text_layer(layout_smooth), encode_text_layer(layout)
+    back = decode_text_layer(data)
+    assert back == layout_smooth and back.words[-1].style == smooth
+    assert data[0] & 0x04 and not plain[0] & 0x04  # the flag only where a word is smooth: older files unchanged
+    assert TextLayout.from_json(layout_smooth.to_json()) == layout_smooth
+    extra = text_layer_stats(back, data).style_bits - text_layer_stats(decode_text_layer(plain), plain).style_bits
+    # one render-mode bit per redrawn word, 6 for the smooth one, plus the font and offset that differ from before
+    assert 4 + 6 <= extra <= 4 + 6 + 1 + 5 + 2
+    with pytest.raises(InvalidInputError, match="smooth=True"):
+        WordStyle(0, (0, 0, 0), phase_x=1)
+    with pytest.raises(InvalidInputError, match="phase_y"):
+        WordStyle(0, (0, 0, 0), smooth=True, phase_y=4)
+
+
+def test_smooth_flag_without_styles_is_a_bitstream_error():
+    data = bytearray(encode_text_layer(TextLayout.from_lines([[Word("a", 0, 0, 5, 5)]])))
+    data[0] |= 0x04
+    with pytest.raises(BitstreamError, match="smooth"):
+        decode_text_layer(bytes(data))
+
+
+@pytest.mark.parametrize("name,quarter,px,py", [("open-sans", -1, 2, 3), ("dejavu-sans", 1, 1, 2),
+                                                ("liberation-mono", -2, 3, 1)])
+def test_fit_smooth_recovers_quarter_pixel_placement(name, quarter, px, py):
+    style = WordStyle(font_id(name), (30, 60, 90), smooth=True, size_quarter=quarter, phase_x=px, phase_y=py)
+    canvas = np.full((40, 140, 3), 250, np.uint8)
+    background = canvas.copy()
+    composite_word(canvas, Word("Settings", 20, 10, 70, 14), style)
+    ys, xs = np.nonzero((canvas != 250).any(axis=2))  # the box OCR would report: the ink's extent
+    word = Word("Settings", int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1)
+    hinted = fit_word(canvas, background, word, fonts=(style.font,))
+    fit = fit_smooth(canvas, background, word, hinted)
+    assert fit.style.smooth and (fit.style.size_quarter, fit.style.phase_x, fit.style.phase_y) == (quarter, px, py)
+    assert fit.style.color == (30, 60, 90) and fit.error < 0.001 * hinted.error
+    # a word the hinted render already draws exactly stays hinted (a smooth style costs bits)
+    canvas[:] = 250
+    composite_word(canvas, word, hinted.style)
+    assert fit_smooth(canvas, background, word, fit_word(canvas, background, word, fonts=(style.font,))).style.smooth \
+        is False
 
 
 def test_harmonic_fill_keeps_unmasked_pixels_and_reproduces_a_ramp():
