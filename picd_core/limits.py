@@ -39,7 +39,8 @@ GLYPH_BOX_COVERAGE = 4
 GLYPH_BOX_FREE_PIXELS = 1 << 22
 # One glyph patch (a word at 256 px before it is resized) may not exceed this; MAX_WORD_CHARS wide characters fit.
 MAX_PATCH_PIXELS = MAX_WORD_CHARS * 256 * 256
-# Each word codes at least 4 exp-Golomb symbols (x or gap, width, dy, dh) of at least one bit each.
+# Each word codes at least 4 symbols (x or gap, width, dy, dh): exp-Golomb codes of at least one bit each (files
+# before range coding; range-coded ones: one adaptive decision each, text_layer passes that bound).
 MIN_GEOMETRY_BITS_PER_WORD = 4
 # The learned codec: tiles above 2048² need more than 2.5 GB for the synthesis transform.
 MAX_MLIC_TILE = 2048
@@ -91,7 +92,7 @@ def check_padded_size(width: int, height: int, padded_width: int, padded_height:
         )
 
 
-def check_text_payload(raw: bytes, geometry_bytes: int) -> None:
+def check_text_payload(raw: bytes, geometry_bytes: int, min_bits_per_word: float = MIN_GEOMETRY_BITS_PER_WORD) -> None:
     """Word count of a decompressed string payload from its separators, before it is split into strings."""
     if len(raw) > MAX_TEXT_PAYLOAD_BYTES:
         raise FileLimitError(f"text payload is {len(raw)} bytes; the limit is {MAX_TEXT_PAYLOAD_BYTES}",
@@ -100,17 +101,18 @@ def check_text_payload(raw: bytes, geometry_bytes: int) -> None:
     if words > MAX_WORDS:
         raise FileLimitError(f"text layer has {words} words; the limit is {MAX_WORDS}", "MAX_WORDS")
     lines = raw.count(b"\n") + 1 if raw else 0
-    if (words - lines) * MIN_GEOMETRY_BITS_PER_WORD > geometry_bytes * 8:
+    if (words - lines) * min_bits_per_word > geometry_bytes * 8:
         raise BitstreamError(f"text layer has {words} words but only {geometry_bytes} bytes of geometry, too few "
                              "for that many boxes (corrupt)")
 
 
-def check_text_structure(strings: Sequence[Sequence[str]], geometry_bytes: int) -> None:
+def check_text_structure(strings: Sequence[Sequence[str]], geometry_bytes: int,
+                         min_bits_per_word: float = MIN_GEOMETRY_BITS_PER_WORD) -> None:
     """Word count and word lengths of the parsed strings, before any Word is built or geometry read."""
     words = sum(len(line) for line in strings)
     if words > MAX_WORDS:
         raise FileLimitError(f"text layer has {words} words; the limit is {MAX_WORDS}", "MAX_WORDS")
-    if words * MIN_GEOMETRY_BITS_PER_WORD > geometry_bytes * 8:
+    if words * min_bits_per_word > geometry_bytes * 8:
         raise BitstreamError(f"text layer has {words} words but only {geometry_bytes} bytes of geometry, too few "
                              "for that many boxes (corrupt)")
     for line in strings:

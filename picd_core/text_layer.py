@@ -5,34 +5,38 @@ Stream layout (byte-aligned parts, then one bit stream):
     u8      (string coder id << 4) | flags          flags bit0: strings are escaped
     varint  length of the string payload
     bytes   string payload (coded by the coder named above)
-    bits    3-bit exp-Golomb order for each of the 7 geometry fields, then the geometry symbols
-    bits    (flags bit1, format 2) the style stream: a colour palette, then per word a redraw bit and, for redrawn
-            words, its font class and colour (each "same as the previous redrawn word" in one bit when it is),
-            its corrections and (flags bit2) a smooth-render bit with its quarter-pixel size and phases
+    stream  the geometry symbols, then (flags bit1, format 2) the style stream: a colour palette, then per word a
+            redraw bit and, for redrawn words, its font class and colour (each "same as the previous redrawn word"
+            in one decision when it is), its corrections and (flags bit2) a smooth-render bit with its
+            quarter-pixel size and phases. With flags bit3 (what this encoder writes) the stream is range-coded
+            with adaptive contexts (`range_coder`); without it (older files, still read) it is MSB-first bits
+            with a 3-bit exp-Golomb order per geometry field first.
 
 The string payload comes first because it alone fixes the structure (lines split on '\\n', words on ' '), and the
 geometry coder uses each word's character count to predict its width. Geometry is integer-only so that encoder and
-decoder predict bit-identically. Exp-Golomb orders are chosen per layout by measuring every order 0..7.
+decoder predict bit-identically.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .bitio import BitReader, BitWriter, exp_golomb_length, read_varint, signed_to_unsigned, write_varint
+from .bitio import BitReader, read_varint, write_varint
 from .errors import BitstreamError, InvalidInputError
 from .fonts import FONT_CLASSES, FONT_ID_BITS
 from .layout import Line, TextLayout, Word, WordStyle
-from .limits import check_text_payload, check_text_structure
+from .limits import MIN_GEOMETRY_BITS_PER_WORD, check_text_payload, check_text_structure
+from .range_coder import MIN_DECISION_BITS, RangeDecoder, RangeEncoder
 from . import text_coders
 
 FLAG_ESCAPED = 0x01
 FLAG_STYLED = 0x02
 FLAG_SMOOTH = 0x04  # styled layers whose words may be drawn smooth: a render-mode bit per redrawn word
-_KNOWN_FLAGS = FLAG_ESCAPED | FLAG_STYLED | FLAG_SMOOTH
+FLAG_RANGE_CODED = 0x08  # geometry and styles are range-coded (without it: exp-Golomb bits, files before it)
+_KNOWN_FLAGS = FLAG_ESCAPED | FLAG_STYLED | FLAG_SMOOTH | FLAG_RANGE_CODED
 _MAX_PALETTE = 1 << 12
-ORDER_BITS = 3
-# Geometry fields in stream order; each gets its own exp-Golomb order.
+ORDER_BITS = 3  # exp-Golomb order of each geometry field (files without range coding)
+# Geometry fields in stream order.
 FIELDS = ("line_gap", "line_height", "line_x", "word_gap", "word_width", "word_dy", "word_dh")
 # Prior for the width predictor: a character is about 0.55 line-heights wide (Latin fonts), as a fraction.
 _WIDTH_PRIOR = (55, 100)
@@ -167,12 +171,33 @@ def _geometry_symbols(layout: TextLayout) -> list[tuple[int, int]]:
     return symbols
 
 
-def _best_orders(symbols: list[tuple[int, int]]) -> list[int]:
-    orders = []
-    for field in range(len(FIELDS)):
-        codes = [signed_to_unsigned(v) for f, v in symbols if f == field]
-        orders.append(min(range(1 << ORDER_BITS), key=lambda k: sum(exp_golomb_length(c, k) for c in codes)))
-    return orders
+class _ExpGolombReader:
+    """The symbol reader of text layers written before range coding: the same calls as RangeDecoder, read as
+    MSB-first bits — exp-Golomb codes (each geometry field with its own order), fixed-width fields, single bits."""
+
+    def __init__(self, data: bytes) -> None:
+        self._bits = BitReader(data)
+        self._size = len(data)
+        self._orders = {name: self._bits.read_bits(ORDER_BITS) for name in FIELDS}
+
+    def bit(self, ctx: object) -> int:
+        return self._bits.read_bits(1)
+
+    def direct(self, nbits: int) -> int:
+        return self._bits.read_bits(nbits)
+
+    def tree(self, ctx: object, nbits: int) -> int:
+        return self._bits.read_bits(nbits)
+
+    def uint(self, ctx: object) -> int:
+        return self._bits.read_eg(0)
+
+    def sint(self, ctx: object) -> int:
+        return self._bits.read_seg(self._orders.get(ctx, 0))
+
+    @property
+    def at_end(self) -> bool:
+        return self._bits.byte_position == self._size
 
 
 # ---------------------------------------------------------------- style stream
@@ -194,81 +219,89 @@ def _has_smooth(layout: TextLayout) -> bool:
     return any(word.style.smooth for word in layout.redrawn)
 
 
-def _write_styles(bits: BitWriter, layout: TextLayout) -> None:
+def _write_styles(out: RangeEncoder, layout: TextLayout) -> None:
     palette = _palette(layout)
     if len(palette) > _MAX_PALETTE:
         raise InvalidInputError(f"the text layer can carry at most {_MAX_PALETTE} word colours, got {len(palette)}")
-    bits.write_eg(len(palette), 0)
+    out.uint("palette_size", len(palette))
     for r, g, b in palette:
-        bits.write_bits((r << 16) | (g << 8) | b, 24)
+        out.direct((r << 16) | (g << 8) | b, 24)
     index = {c: i for i, c in enumerate(palette)}
     smooth_bits = _has_smooth(layout)
     prev: WordStyle | None = None
+    prev_redrawn = 2  # context: whether the previous word was redrawn (2: first word)
     for word in layout.words:
         style = word.style
-        bits.write_bits(style is not None, 1)
+        out.bit(("redrawn", prev_redrawn), style is not None)
+        prev_redrawn = int(style is not None)
         if style is None:
             continue
         same_font = prev is not None and style.font == prev.font
-        bits.write_bits(same_font, 1)
+        out.bit("same_font", same_font)
         if not same_font:
-            bits.write_bits(style.font, FONT_ID_BITS)
+            out.tree("font", style.font, FONT_ID_BITS)
         if len(palette) > 1:
             same_color = prev is not None and style.color == prev.color
-            bits.write_bits(same_color, 1)
+            out.bit("same_color", same_color)
             if not same_color:
-                bits.write_bits(index[style.color], _index_bits(len(palette)))
-        for value in (style.size_delta, style.dx, style.dy):
-            bits.write_seg(value, 0)
+                out.tree("color", index[style.color], _index_bits(len(palette)))
+        for name in ("size_delta", "dx", "dy"):
+            out.sint(name, getattr(style, name))
         if smooth_bits:
-            bits.write_bits(style.smooth, 1)
+            out.bit("smooth", style.smooth)
             if style.smooth:
-                bits.write_bits(((style.size_quarter + 2) << 4) | (style.phase_x << 2) | style.phase_y, 6)
+                out.tree("size_quarter", style.size_quarter + 2, 2)
+                out.tree("phase_x", style.phase_x, 2)
+                out.tree("phase_y", style.phase_y, 2)
         prev = style
 
 
-def _read_styles(bits: BitReader, n_words: int, smooth_bits: bool) -> list[WordStyle | None]:
-    n_colors = bits.read_eg(0)
+def _read_styles(symbols: RangeDecoder | _ExpGolombReader, n_words: int,
+                 smooth_bits: bool) -> list[WordStyle | None]:
+    n_colors = symbols.uint("palette_size")
     if n_colors > _MAX_PALETTE or n_colors > n_words:
         raise BitstreamError(f"text layer claims {n_colors} word colours (corrupt)")
     palette = []
     for _ in range(n_colors):
-        v = bits.read_bits(24)
+        v = symbols.direct(24)
         palette.append(((v >> 16) & 255, (v >> 8) & 255, v & 255))
     styles: list[WordStyle | None] = []
     prev: WordStyle | None = None
+    prev_redrawn = 2
     for _ in range(n_words):
-        if not bits.read_bits(1):
+        redrawn = symbols.bit(("redrawn", prev_redrawn))
+        prev_redrawn = redrawn
+        if not redrawn:
             styles.append(None)
             continue
-        if bits.read_bits(1):
+        if symbols.bit("same_font"):
             if prev is None:
                 raise BitstreamError("text layer repeats the style of no word (corrupt)")
             font = prev.font
         else:
-            font = bits.read_bits(FONT_ID_BITS)
+            font = symbols.tree("font", FONT_ID_BITS)
             if font >= len(FONT_CLASSES):
                 raise BitstreamError(f"text layer names font class {font}, unknown to this PICD (corrupt or newer)")
         if not palette:
             raise BitstreamError("a redrawn word has no colour (corrupt)")
         if len(palette) == 1:
             color = palette[0]
-        elif bits.read_bits(1):
+        elif symbols.bit("same_color"):
             if prev is None:
                 raise BitstreamError("text layer repeats the colour of no word (corrupt)")
             color = prev.color
         else:
-            i = bits.read_bits(_index_bits(len(palette)))
+            i = symbols.tree("color", _index_bits(len(palette)))
             if i >= len(palette):
                 raise BitstreamError("text layer names a colour outside its palette (corrupt)")
             color = palette[i]
-        corrections = [bits.read_seg(0) for _ in range(3)]
+        corrections = [symbols.sint(name) for name in ("size_delta", "dx", "dy")]
         if any(abs(v) > 64 for v in corrections):
             raise BitstreamError("text layer has an out-of-range size or offset correction (corrupt)")
         smooth = {}
-        if smooth_bits and bits.read_bits(1):
-            v = bits.read_bits(6)
-            smooth = {"smooth": True, "size_quarter": (v >> 4) - 2, "phase_x": (v >> 2) & 3, "phase_y": v & 3}
+        if smooth_bits and symbols.bit("smooth"):
+            smooth = {"smooth": True, "size_quarter": symbols.tree("size_quarter", 2) - 2,
+                      "phase_x": symbols.tree("phase_x", 2), "phase_y": symbols.tree("phase_y", 2)}
             if smooth["size_quarter"] > 1:
                 raise BitstreamError("text layer has an out-of-range quarter-size correction (corrupt)")
         prev = WordStyle(font, color, *corrections, **smooth)
@@ -286,7 +319,7 @@ class TextLayerStats:
     geometry_bytes: int  # positions, and (format 2) the style stream
     coder: str
     words: int
-    style_bits: int = 0  # bits of the style stream alone (palette, redraw flags, fonts, colours)
+    style_bits: int = 0  # bits of the style stream alone (palette, redraw flags, fonts, colours), as coded now
     redrawn_words: int = 0
 
 
@@ -299,22 +332,24 @@ def encode_text_layer(layout: TextLayout, string_coder: str | None = None) -> by
     escaped = _needs_escape(layout)
     raw = _strings_payload(layout, escaped).encode("utf-8", "surrogatepass")
     coder_id, payload = text_coders.encode_best(raw, only=string_coder)
-    flags = (FLAG_ESCAPED if escaped else 0) | (FLAG_STYLED if layout.styled else 0)
+    flags = FLAG_RANGE_CODED | (FLAG_ESCAPED if escaped else 0) | (FLAG_STYLED if layout.styled else 0)
     if layout.styled and _has_smooth(layout):
         flags |= FLAG_SMOOTH
     out = bytearray([(coder_id << 4) | flags])
     write_varint(out, len(payload))
     out += payload
-    symbols = _geometry_symbols(layout)
-    orders = _best_orders(symbols)
-    bits = BitWriter()
-    for k in orders:
-        bits.write_bits(k, ORDER_BITS)
-    for field, value in symbols:
-        bits.write_seg(value, orders[field])
+    return bytes(out) + _code_stream(layout)[0].finish()
+
+
+def _code_stream(layout: TextLayout) -> tuple[RangeEncoder, float]:
+    """The range-coded geometry and style stream, and the ideal cost of its style part in bits."""
+    stream = RangeEncoder()
+    for field, value in _geometry_symbols(layout):
+        stream.sint(FIELDS[field], value)
+    geometry_bits = stream.cost_bits
     if layout.styled:
-        _write_styles(bits, layout)
-    return bytes(out) + bits.getvalue()
+        _write_styles(stream, layout)
+    return stream, stream.cost_bits - geometry_bits
 
 
 def decode_text_layer(data: bytes) -> TextLayout:
@@ -328,19 +363,19 @@ def decode_text_layer(data: bytes) -> TextLayout:
     if pos + length > len(data):
         raise BitstreamError("text payload runs past the end of the text layer (truncated)")
     raw = text_coders.decode(coder_id, data[pos : pos + length])
-    check_text_payload(raw, len(data) - pos - length)
+    range_coded = bool(flags & FLAG_RANGE_CODED)
+    # The fewest bits a word's geometry can take: four symbols, each one adaptive decision when range-coded.
+    min_bits = 4 * MIN_DECISION_BITS if range_coded else MIN_GEOMETRY_BITS_PER_WORD
+    check_text_payload(raw, len(data) - pos - length, min_bits)
     try:
         strings = _parse_strings(raw.decode("utf-8", "surrogatepass"), bool(flags & FLAG_ESCAPED))
     except UnicodeDecodeError:
         raise BitstreamError("text payload is not valid UTF-8 (corrupt)") from None
     # Word count and lengths against the limits and the geometry's real size, before any Word is built.
-    check_text_structure(strings, len(data) - pos - length)
-    bits = BitReader(data[pos + length :])
-    orders = [bits.read_bits(ORDER_BITS) for _ in FIELDS]
-    idx = {name: i for i, name in enumerate(FIELDS)}
-
-    def read(field: str) -> int:
-        return bits.read_seg(orders[idx[field]])
+    check_text_structure(strings, len(data) - pos - length, min_bits)
+    stream = data[pos + length :]
+    symbols = RangeDecoder(stream) if range_coded else _ExpGolombReader(stream)
+    read = symbols.sint
 
     model = _GeometryModel()
     lines: list[Line] = []
@@ -372,20 +407,16 @@ def decode_text_layer(data: bytes) -> TextLayout:
     if flags & FLAG_SMOOTH and not styled:
         raise BitstreamError("text layer has smooth words but no styles (corrupt)")
     if styled:
-        styles = iter(_read_styles(bits, sum(len(line.words) for line in lines), bool(flags & FLAG_SMOOTH)))
+        styles = iter(_read_styles(symbols, sum(len(line.words) for line in lines), bool(flags & FLAG_SMOOTH)))
         lines = [Line(tuple(replace(w, style=next(styles)) for w in line.words)) for line in lines]
-    if bits.byte_position != len(data) - pos - length:
+    if not symbols.at_end:
         raise BitstreamError("text layer has trailing bytes after the geometry (corrupt)")
     return TextLayout(tuple(lines), styled)
 
 
 def text_layer_stats(layout: TextLayout, data: bytes) -> TextLayerStats:
     length, pos = read_varint(data, 1)
-    style_bits = 0
-    if layout.styled:
-        bits = BitWriter()
-        _write_styles(bits, layout)
-        style_bits = bits.bit_length
+    style_bits = round(_code_stream(layout)[1]) if layout.styled else 0
     return TextLayerStats(
         total_bytes=len(data),
         string_bytes=pos + length,

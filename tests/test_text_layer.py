@@ -87,16 +87,18 @@ def test_corrupt_streams_raise_only_bitstream_errors():
             continue
         if decoded == layout:
             # Only bits that carry nothing here may be flipped unnoticed: the header's flag bits (no word of this
-            # layout needs escaping) and the padding bits of the final byte.
-            assert byte in (0, len(data) - 1), (byte, bit)
+            # layout needs escaping) and the low bits of the range coder's 4-byte flush (any value inside the final
+            # interval decodes the same).
+            assert byte == 0 or byte >= len(data) - 4, (byte, bit)
             outcomes["unchanged"] += 1
         else:
             outcomes["changed"] += 1
         if i % 10 == 0:  # whatever the decoder returns is a valid layout: it codes and decodes to itself
             assert decode_text_layer(encode_text_layer(decoded)) == decoded
-    # Measured: 725 refused, 1224 changed, 51 unchanged (seed 1).
+    # Measured: 849 refused, 1026 changed, 125 unchanged (seed 1; the unchanged ones all in the header's flags or
+    # the flush, as asserted above).
     assert outcomes["refused"] > 0 and outcomes["changed"] > 0, outcomes
-    assert outcomes["unchanged"] < 0.05 * 2000, outcomes
+    assert outcomes["unchanged"] < 0.1 * 2000, outcomes
 
 
 def test_bad_words_are_rejected_with_clear_messages():
@@ -113,3 +115,62 @@ def test_json_round_trip():
     assert TextLayout.from_json(layout.to_json()) == layout
     with pytest.raises(InvalidInputError):
         TextLayout.from_json("{not json")
+
+
+def _exp_golomb_layer(layout: TextLayout) -> bytes:
+    """A text layer as encoders before range coding wrote it (docs/bitstream.md): deflate strings, then MSB-first
+    bits — a 3-bit exp-Golomb order per geometry field (all 2 here), the geometry, then the style stream."""
+    from picd_core.bitio import BitWriter, write_varint
+    from picd_core.text_layer import FIELDS, _geometry_symbols
+
+    raw = "\n".join(" ".join(w.text for w in line.words) for line in layout.lines).encode()
+    coder = text_coders.coder_by_name("deflate")
+    payload = coder.encode(raw)
+    out = bytearray([(coder.id << 4) | (0x02 if layout.styled else 0)])
+    write_varint(out, len(payload))
+    out += payload
+    bits = BitWriter()
+    for _ in FIELDS:
+        bits.write_bits(2, 3)
+    for _, value in _geometry_symbols(layout):
+        bits.write_seg(value, 2)
+    if layout.styled:
+        palette = list(dict.fromkeys(w.style.color for w in layout.redrawn))
+        bits.write_eg(len(palette), 0)
+        for r, g, b in palette:
+            bits.write_bits((r << 16) | (g << 8) | b, 24)
+        prev = None
+        for w in layout.words:
+            bits.write_bits(w.style is not None, 1)
+            if w.style is None:
+                continue
+            same_font = prev is not None and prev.font == w.style.font
+            bits.write_bits(same_font, 1)
+            if not same_font:
+                bits.write_bits(w.style.font, 5)
+            if len(palette) > 1:
+                same = prev is not None and prev.color == w.style.color
+                bits.write_bits(same, 1)
+                if not same:
+                    bits.write_bits(palette.index(w.style.color), (len(palette) - 1).bit_length())
+            for v in (w.style.size_delta, w.style.dx, w.style.dy):
+                bits.write_seg(v, 0)
+            prev = w.style
+    return bytes(out) + bits.getvalue()
+
+
+def test_text_layers_written_before_range_coding_still_decode():
+    from picd_core.layout import WordStyle
+
+    plain = TextLayout.from_lines([[Word("Hello", 10, 10, 50, 12), Word("World", 66, 11, 55, 12)],
+                                   [Word("again", 10, 30, 48, 12)]])
+    a, b = WordStyle(3, (10, 20, 30)), WordStyle(7, (200, 0, 0), size_delta=-1, dx=2, dy=-1)
+    styled = TextLayout.from_lines([[Word("Hello", 10, 10, 50, 12, style=a), Word("World", 66, 11, 55, 12)],
+                                    [Word("again", 10, 30, 48, 12, style=b), Word("x", 70, 30, 8, 12, style=a)]],
+                                   styled=True)
+    for layout in (plain, styled):
+        old = _exp_golomb_layer(layout)
+        assert decode_text_layer(old) == layout
+        assert not old[0] & 0x08 and encode_text_layer(layout)[0] & 0x08  # new files say they are range-coded
+        with pytest.raises(BitstreamError):
+            decode_text_layer(old + b"\x00")  # trailing bytes
