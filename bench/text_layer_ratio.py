@@ -4,9 +4,9 @@ Naive packings (the better of the two is the baseline):
   csv:    one "x,y,w,h,text" row per word, lines separated by a blank row;
   binary: per word four little-endian uint16 (x, y, w, h) then the UTF-8 text and a NUL byte, per line a word count.
 Both are compressed with brotli quality 11. Layouts are the exact ground truth of generated screens, plus (with
---ocr) what Tesseract reads from them.
+--ocr) what Tesseract reads from them, plus (with --real N) what it reads from the first N real screenshots.
 
-    python bench/text_layer_ratio.py [--count 20] [--ocr]
+    python bench/text_layer_ratio.py [--count 20] [--ocr] [--real N]
 """
 
 from __future__ import annotations
@@ -47,40 +47,53 @@ def baseline_bytes(layout: TextLayout) -> int:
                len(brotli.compress(naive_binary(layout), quality=11)))
 
 
+def _layouts(args):
+    """(name, source, layout): generated screens' ground truth (and OCR with --ocr), then real screens' OCR."""
+    photos = natural_images_dir()
+    for i in range(args.count):
+        screen = generate_screen(args.seed + i, 1280, 800, kind=SCREEN_KINDS[i % len(SCREEN_KINDS)], photo_dir=photos)
+        yield screen.kind + str(screen.seed), "truth", screen.layout
+        if args.ocr:
+            from picd_core.ocr import extract_layout
+
+            yield screen.kind + str(screen.seed), "ocr", extract_layout(screen.image)
+    if args.real:
+        from picd_core.data import data_dir
+        from picd_core.images import load_image
+        from picd_core.ocr import extract_layout
+
+        root = data_dir()
+        if root is None:
+            sys.exit("--real needs the data directory: set PICD_DATA_DIR to the folder holding screens_real/")
+        for path in sorted((root / "screens_real").glob("*.png"))[: args.real]:
+            yield path.stem[:13], "real", extract_layout(load_image(path))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--ocr", action="store_true", help="also measure OCR layouts (needs Tesseract)")
+    parser.add_argument("--real", type=int, default=0, metavar="N",
+                        help="also the OCR layouts of the first N screens_real files (needs Tesseract)")
     args = parser.parse_args()
-    photos = natural_images_dir()
-    sources = ["truth"] + (["ocr"] if args.ocr else [])
     print(f"{'screen':<14}{'src':<6}{'words':>6}{'ours B':>8}{'str B':>7}{'geo B':>7}{'coder':>8}"
           f"{'brotli B':>9}{'ratio':>7}{'bits/word':>10}")
-    totals = {s: [0, 0, 0] for s in sources}
-    ratios = {s: [] for s in sources}
-    for i in range(args.count):
-        screen = generate_screen(args.seed + i, 1280, 800, kind=SCREEN_KINDS[i % len(SCREEN_KINDS)], photo_dir=photos)
-        for source in sources:
-            if source == "ocr":
-                from picd_core.ocr import extract_layout
-
-                layout = extract_layout(screen.image)
-            else:
-                layout = screen.layout
-            data = encode_text_layer(layout)
-            stats = text_layer_stats(layout, data)
-            base = baseline_bytes(layout)
-            ratio = len(data) / base
-            ratios[source].append(ratio)
-            t = totals[source]
-            t[0] += len(data)
-            t[1] += base
-            t[2] += len(layout)
-            print(f"{screen.kind + str(screen.seed):<14}{source:<6}{len(layout):>6}{len(data):>8}{stats.string_bytes:>7}"
-                  f"{stats.geometry_bytes:>7}{stats.coder:>8}{base:>9}{ratio:>7.3f}{8 * len(data) / max(len(layout), 1):>10.1f}")
-    for source in sources:
-        ours, base, words = totals[source]
+    totals: dict[str, list[int]] = {}
+    ratios: dict[str, list[float]] = {}
+    for name, source, layout in _layouts(args):
+        data = encode_text_layer(layout)
+        stats = text_layer_stats(layout, data)
+        base = baseline_bytes(layout)
+        ratio = len(data) / base
+        ratios.setdefault(source, []).append(ratio)
+        t = totals.setdefault(source, [0, 0, 0])
+        t[0] += len(data)
+        t[1] += base
+        t[2] += len(layout)
+        print(f"{name:<14}{source:<6}{len(layout):>6}{len(data):>8}{stats.string_bytes:>7}"
+              f"{stats.geometry_bytes:>7}{stats.coder:>8}{base:>9}{ratio:>7.3f}{8 * len(data) / max(len(layout), 1):>10.1f}")
+    for source, (ours, base, words) in totals.items():
         print(f"\n[{source}] total {ours} B vs naive brotli-11 {base} B: ratio {ours / base:.3f} "
               f"(median per screen {statistics.median(ratios[source]):.3f}); {8 * ours / words:.1f} bits/word "
               f"over {words} words")

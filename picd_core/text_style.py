@@ -76,9 +76,10 @@ def redraw_error(original: np.ndarray, background: np.ndarray, word: Word, style
     return float(((o - b * (1 - a[..., None]) - np.array(style.color, dtype=np.float64) * a[..., None]) ** 2).sum())
 
 
-def _score(o: np.ndarray, b: np.ndarray, word: Word, style: WordStyle,
-           region: tuple[int, int, int, int]) -> WordFit | None:
-    """The style with its best colour and the error it leaves (o, b: the region of the original and background)."""
+def score_style(o: np.ndarray, b: np.ndarray, word: Word, style: WordStyle,
+                region: tuple[int, int, int, int]) -> WordFit | None:
+    """The style with its best ink colour and the error it leaves; o, b: the region's pixels of the original and of
+    the text-free background, float64 [h, w, 3]."""
     a = _coverage_in(word, style, region)
     if a is None:
         return None
@@ -101,7 +102,7 @@ def fit_word(original: np.ndarray, background: np.ndarray, word: Word, fonts: tu
     b = background[y0:y1, x0:x1].astype(np.float64)
 
     def score(style: WordStyle) -> WordFit | None:
-        return _score(o, b, word, style, region)
+        return score_style(o, b, word, style, region)
 
     first = [f for f in (score(WordStyle(font, (0, 0, 0)))
                          for font in (fonts if fonts is not None else range(len(FONT_CLASSES)))) if f is not None]
@@ -166,7 +167,7 @@ def fit_smooth(original: np.ndarray, background: np.ndarray, word: Word, fit: Wo
     base = fit.style
 
     def at(qx: int, qy: int, quarter: int) -> WordFit | None:
-        return _score(o, b, word, replace(base, smooth=True, size_quarter=quarter, dx=qx // 4, phase_x=qx % 4,
+        return score_style(o, b, word, replace(base, smooth=True, size_quarter=quarter, dx=qx // 4, phase_x=qx % 4,
                                           dy=qy // 4, phase_y=qy % 4), fit.region)
 
     def least(fits: list[WordFit | None]) -> WordFit | None:
