@@ -31,7 +31,7 @@ class WordStyle:
     size_delta: int = 0
     dx: int = 0
     dy: int = 0
-    # Smooth render (text_render.smooth_coverage): drawn at 4× and box-filtered, so placed to a quarter pixel
+    # Smooth render (text_render.smooth_patch): drawn at 4× and box-filtered, so placed to a quarter pixel
     # (phase_x, phase_y: 0..3 quarters right of / below the integer offset) and sized to a quarter pixel
     # (size_quarter: −2..1 quarters added to the size). Real screens' anti-aliased text sits between pixels.
     smooth: bool = False

@@ -1,7 +1,7 @@
 """Adaptive binary range coding for the text layer's geometry and style streams.
 
 The coder is the LZMA design (32-bit range, 11-bit probabilities, adaptation by 1/32 of the error after every
-decision), written here from its published description. Every binary decision has a context — a name such as
+decision; here with larger steps for a context's first ten decisions), written from its published description. Every binary decision has a context — a name such as
 "word_width" plus its position in the symbol's binarisation — whose probability adapts to the values seen, so a
 layout's regularities (most words redrawn, the same font line after line, offsets near zero) cost a fraction of a
 bit where exp-Golomb codes pay at least one. Integer-only: encoder and decoder agree bit for bit on every machine.
@@ -29,8 +29,6 @@ MIN_DECISION_BITS = -math.log2(_PROB_MAX / _PROB_ONE)
 _NEW = (_PROB_ONE // 2, 0)
 _MAX_PREFIX = 40  # a uint with a longer length prefix cannot come from a valid stream
 _FLUSH_BYTES = 4
-
-
 _FAST_START = (1, 2, 2, 3, 3, 3, 4, 4, 4, 4)  # adaptation shifts of a context's first decisions, then _ADAPT_SHIFT
 
 

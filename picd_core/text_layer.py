@@ -1,6 +1,6 @@
 """Lossless coding of the text layout Z (PICD_SPEC §2).
 
-Stream layout (byte-aligned parts, then one bit stream):
+Stream layout (byte-aligned parts, then one symbol stream):
 
     u8      (string coder id << 4) | flags          flags bit0: strings are escaped
     varint  length of the string payload
