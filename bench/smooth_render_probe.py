@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -23,7 +22,8 @@ from picd_core.data import data_dir  # noqa: E402
 from picd_core.images import load_image  # noqa: E402
 from picd_core.ocr import extract_layout  # noqa: E402
 from picd_core.redraw import redraw_candidate  # noqa: E402
-from picd_core.text_style import SMOOTH_MAX_HEIGHT, WordFit, fit_smooth, fit_word, score_style  # noqa: E402
+from picd_core.text_style import (SMOOTH_MAX_HEIGHT, WordFit, fit_smooth, fit_word, score_style,  # noqa: E402
+                                   smooth_placement)
 
 
 def full_search(o, b, word, fit: WordFit) -> WordFit:
@@ -31,9 +31,7 @@ def full_search(o, b, word, fit: WordFit) -> WordFit:
     for quarter in (-2, -1, 0, 1):
         for qx in range(4 * fit.style.dx - 4, 4 * fit.style.dx + 8):
             for qy in range(4 * fit.style.dy - 4, 4 * fit.style.dy + 8):
-                style = replace(fit.style, smooth=True, size_quarter=quarter, dx=qx // 4, phase_x=qx % 4,
-                                dy=qy // 4, phase_y=qy % 4)
-                candidate = score_style(o, b, word, style, fit.region)
+                candidate = score_style(o, b, word, smooth_placement(fit.style, quarter, qx, qy), fit.region)
                 if candidate is not None and candidate.error < best.error:
                     best = candidate
     return best

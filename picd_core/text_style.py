@@ -151,13 +151,20 @@ def build_palette(colors: list[tuple[int, int, int]], weights: list[float],
     return palette, assign
 
 
+def smooth_placement(style: WordStyle, size_quarter: int, qx: int, qy: int) -> WordStyle:
+    """`style` drawn smooth with the ink offset (qx, qy) in quarter pixels: integer offset qx // 4, phase qx % 4."""
+    return replace(style, smooth=True, size_quarter=size_quarter, dx=qx // 4, phase_x=qx % 4, dy=qy // 4,
+                   phase_y=qy % 4)
+
+
 def fit_smooth(original: np.ndarray, background: np.ndarray, word: Word, fit: WordFit) -> WordFit:
     """The word's fit drawn smooth (4×, box-filtered: quarter-pixel placement and size) where that lowers its error
-    by COSTLY_GAIN (a smooth style costs 7 more bits); else `fit` unchanged. Same font and integer size as `fit`.
+    by COSTLY_GAIN (a smooth style costs a few more bits); else `fit` unchanged. Same font and integer size as `fit`.
 
     For each quarter size, coordinate descent over quarter-pixel positions: 12 in x (a pixel either side of the
-    hinted offset), then 12 in y. 96 renders instead of a full search's 576, and on real screens as good
-    (05_wezterm, 11_zettlr, 22_mathesar, 60 words each: error/erase 0.340, 0.163, 0.280 both ways).
+    hinted offset), then 12 in y. 96 renders instead of a full search's 576, and on real screens nearly as good
+    (`bench/smooth_render_probe.py` 05_wezterm 11_zettlr 22_mathesar, 60 words each: error/erase 0.344, 0.163, 0.282
+    against 0.340, 0.163, 0.280).
     """
     if word.h > SMOOTH_MAX_HEIGHT or fit.style.smooth:
         return fit
@@ -167,8 +174,7 @@ def fit_smooth(original: np.ndarray, background: np.ndarray, word: Word, fit: Wo
     base = fit.style
 
     def at(qx: int, qy: int, quarter: int) -> WordFit | None:
-        return score_style(o, b, word, replace(base, smooth=True, size_quarter=quarter, dx=qx // 4, phase_x=qx % 4,
-                                          dy=qy // 4, phase_y=qy % 4), fit.region)
+        return score_style(o, b, word, smooth_placement(base, quarter, qx, qy), fit.region)
 
     def least(fits: list[WordFit | None]) -> WordFit | None:
         return min((f for f in fits if f is not None), key=lambda f: f.error, default=None)
