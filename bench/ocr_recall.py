@@ -39,7 +39,9 @@ def parse_config(text: str) -> OcrConfig:
         if value == "none":
             kwargs[key] = None
         else:
-            kwargs[key] = float(value) if key in ("upscale", "extra_upscale", "min_confidence", "ink_min_confidence") else int(value)
+            kwargs[key] = float(value) if key in ("upscale", "extra_upscale", "min_confidence", "ink_min_confidence",
+                                                  "line_min_contrast", "line_min_confidence") else (
+                value if key == "char_blacklist" else int(value))
     return OcrConfig(**kwargs)
 
 

@@ -159,3 +159,85 @@ def test_ink_passes_read_text_on_mixed_themes():
     image, _ = _mixed_theme_screen()
     words = {w.text for w in extract_layout(image).words}
     assert {"Settings", "Terminal", "Deleted", "Output"} <= words, words
+
+
+def _code_with_grey_line_numbers() -> np.ndarray:
+    """A diff view: black code, light-grey line numbers beside it (the page passes read the code and drop these)."""
+    from PIL import Image, ImageDraw
+
+    from picd_core.fonts import load_font
+
+    image = Image.new("RGB", (520, 240), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    code = ["import sys", "import time", "base = os.path.dirname(here)", "sys.path.insert(0, base)",
+            "verbose = False", "def main(args):", "    return run(args)"]
+    for i, line in enumerate(code):
+        draw.text((8, 20 + 30 * i), str(15 + i), font=load_font(4, 14), fill=(200, 200, 200))
+        draw.text((60, 20 + 30 * i), line, font=load_font(4, 14), fill=(20, 20, 20))
+    return np.asarray(image)
+
+
+def test_component_boxes_match_a_flood_fill():
+    from picd_core.ocr import component_boxes
+
+    def flood_fill_boxes(mask):
+        seen, boxes = np.zeros_like(mask), []
+        for y, x in zip(*np.nonzero(mask)):
+            if seen[y, x]:
+                continue
+            stack, xs, ys = [(y, x)], [], []
+            seen[y, x] = True
+            while stack:
+                cy, cx = stack.pop()
+                ys.append(cy), xs.append(cx)
+                for ny in range(max(0, cy - 1), min(mask.shape[0], cy + 2)):
+                    for nx in range(max(0, cx - 1), min(mask.shape[1], cx + 2)):
+                        if mask[ny, nx] and not seen[ny, nx]:
+                            seen[ny, nx] = True
+                            stack.append((ny, nx))
+            boxes.append((min(xs), min(ys), max(xs) + 1, max(ys) + 1))
+        return sorted(boxes)
+
+    rng = np.random.default_rng(3)
+    for _ in range(60):
+        mask = rng.random((int(rng.integers(1, 24)), int(rng.integers(1, 24)))) < rng.random()
+        assert sorted(component_boxes(mask)) == flood_fill_boxes(mask)
+    assert component_boxes(np.zeros((5, 7), dtype=bool)) == []
+
+
+def test_missed_lines_are_the_uncovered_text_lines():
+    from picd_core.layout import Word
+    from picd_core.ocr import local_contrast, missed_lines
+
+    image = _code_with_grey_line_numbers()
+    contrast = local_contrast(image)
+    code = [Word("code", 58, 18 + 30 * i, 240, 22) for i in range(7)]  # what the page passes kept
+    boxes = missed_lines(contrast, code, 28.0)
+    assert len(boxes) == 7  # one per grey line number, none over the kept code
+    for i, (x0, y0, x1, y1) in enumerate(sorted(boxes, key=lambda b: b[1])):
+        assert 6 <= x0 and x1 <= 30 and 18 + 30 * i <= y0 < y1 <= 40 + 30 * i, (i, x0, y0, x1, y1)
+    assert missed_lines(contrast, code, 200.0) == []  # the grey numbers are below that contrast
+
+
+@needs_tesseract
+def test_line_pass_reads_faint_line_numbers_the_page_passes_miss():
+    image = _code_with_grey_line_numbers()
+    without = [w.text for w in extract_layout(image, OcrConfig(line_pass=False)).words]
+    layout = extract_layout(image)
+    numbers = [w for w in layout.words if w.text.isdigit()]
+    assert not any(t.isdigit() for t in without)  # the case the pass exists for
+    assert sorted(int(w.text) for w in numbers) == list(range(15, 22))
+    assert all(w.x < 40 and w.confidence >= OcrConfig().line_min_confidence for w in numbers)
+    assert [w.text for w in layout.words if not w.text.isdigit()] == without  # nothing else changed
+
+
+def test_char_blacklist_reaches_tesseract_and_is_validated():
+    from picd_core.ocr import _tesseract_args
+
+    assert _tesseract_args(OcrConfig(), 11) == "--oem 1 --psm 11 -c tessedit_char_blacklist=“”‘’"
+    assert _tesseract_args(OcrConfig(char_blacklist=""), 3) == "--oem 1 --psm 3"
+    for bad in ("a b", "'", '"', "\\"):
+        with pytest.raises(InvalidInputError, match="char_blacklist"):
+            OcrConfig(char_blacklist=bad)
+    with pytest.raises(InvalidInputError, match="line_min_contrast"):
+        OcrConfig(line_min_contrast=0)
