@@ -3,9 +3,10 @@
 For every image: plain AVIF and WebP (Pillow, no text layer) over a quality sweep, and PICD screen mode (Tesseract OCR
 once, then one file per quality). Prints per-image BD-rate (PSNR) of PICD vs plain AVIF where the curves overlap,
 the lowest bpp each codec reaches, and, with --judge, RapidOCR word recall / character accuracy at the points closest
-to the given bpp targets (reference: RapidOCR's reading of the original for real screens, ground truth for generated).
+to the given bpp targets (reference: RapidOCR's reading of the original for real screens, ground truth for generated);
+with --judge-curves, word recall at every rate point and BD word recall against plain AVIF (`metrics.bd.bd_score`).
 
-    python bench/screen_rd.py --real 10 --generated 6 [--judge 0.05 0.15] [--json out.json]
+    python bench/screen_rd.py --real 10 --generated 6 [--judge 0.05 0.15] [--judge-curves] [--json out.json]
 
 Real screens: ../shared/data/screens_real (every k-th file when --real is below 30). Generated: picd_core.data.
 """
@@ -74,6 +75,17 @@ def bd_vs(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) ->
         return None
 
 
+def bd_recall_vs(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
+    """BD word recall (test minus anchor, mean over the rates both reach), or None when they do not overlap."""
+    from picd_core.metrics.bd import bd_score
+
+    a, t = dict(anchor), dict(test)  # one score per distinct rate (a codec's floor repeats its lowest rate)
+    try:
+        return bd_score(list(a), list(a.values()), list(t), list(t.values()))
+    except Exception:
+        return None
+
+
 def summarise(rows: list[dict], judged: bool) -> None:
     for kind in ("real", "generated"):
         sel = [r for r in rows if r["kind"] == kind]
@@ -93,7 +105,14 @@ def summarise(rows: list[dict], judged: bool) -> None:
         print(f"  PICD time per megapixel: OCR {sum(r['ocr_s'] for r in sel) / mp:.2f} s, "
               + ", ".join(f"{k} {v:.2f} s" for k, v in split.items())
               + f"; plain AVIF encode {sum(r.get('avif_s', 0) for r in sel) / mp:.2f} s")
-        if judged:
+        if all("recall_curves" in r for r in sel):
+            for test in ("picd", "picd_lean", "webp"):
+                gaps = [bd_recall_vs(r["recall_curves"]["avif"], r["recall_curves"][test]) for r in sel]
+                gaps = [g for g in gaps if g is not None]
+                if gaps:
+                    print(f"  BD word recall (RapidOCR, linear over log bpp) {test} vs plain AVIF: mean "
+                          f"{statistics.mean(gaps):+.3f}, median {statistics.median(gaps):+.3f} over {len(gaps)} images")
+        if judged and all("ocr" in r for r in sel):
             for key in sel[0]["ocr"]:
                 vals = [r["ocr"][key] for r in sel]
                 print(f"  RapidOCR {key}: bpp {statistics.mean(v[0] for v in vals):.3f}, word recall "
@@ -105,6 +124,8 @@ def main() -> None:
     ap.add_argument("--real", type=int, default=10)
     ap.add_argument("--generated", type=int, default=6)
     ap.add_argument("--judge", type=float, nargs="*", default=[], help="bpp targets for RapidOCR judging")
+    ap.add_argument("--judge-curves", action="store_true",
+                    help="RapidOCR word recall at every rate point too, and BD word recall vs plain AVIF")
     ap.add_argument("--avif-subsampling", default=AVIF_SETTINGS["subsampling"])
     ap.add_argument("--json", default=None)
     ap.add_argument("--from-json", default=None, help="only print the summary of an earlier --json run")
@@ -127,7 +148,7 @@ def main() -> None:
         s = generate_screen(3000 + i, 1280, 800, photo_dir=photos)
         items.append(("generated", f"gen_{3000 + i}_{s.kind}", s.image, [w.text for w in s.layout.words]))
     judge = None
-    if args.judge:
+    if args.judge or args.judge_curves:
         from picd_core.eval.judges import RapidOcrJudge, reading_order
         from picd_core.metrics.text import text_accuracy
 
@@ -169,7 +190,15 @@ def main() -> None:
                "redrawn": redrawn,
                "curves": {k: [(round(b, 4), round(p, 2)) for b, p, _ in v] for k, v in curves.items()}}
         row["bd_rate_vs_avif"] = bd_vs(row["curves"]["avif"], row["curves"]["picd"])
-        if judge is not None:
+        if args.judge_curves:
+            recall = {}  # one judge reading per decoded image; picd_lean decodes to picd's pixels
+            for codec in ("avif", "webp", "picd"):
+                recall[codec] = [text_accuracy(reference, reading_order(judge.read(dec))).word_recall
+                                 for _, _, dec in curves[codec]]
+            recall["picd_lean"] = recall["picd"]
+            row["recall_curves"] = {k: [(round(b, 4), round(r, 3)) for (b, _, _), r in zip(curves[k], recall[k])]
+                                    for k in CURVES}
+        if args.judge:
             row["ocr"] = {}
             for target in args.judge:
                 for codec in CURVES:

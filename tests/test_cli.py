@@ -141,3 +141,12 @@ def test_text_command_prints_the_transmitted_text(tmp_path):
     encode_image(load_image(SAMPLE), mode="natural", codec="webp", quality=40).picd.save(natural)
     bad = subprocess.run([sys.executable, "-m", "picd_core.cli", "text", str(natural)], capture_output=True, text=True)
     assert bad.returncode == 2 and "no text layer" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_ocr_pass_switches_reach_the_ocr_config():
+    from picd_core.cli import _ocr_config, build_parser
+
+    default = _ocr_config(build_parser().parse_args(["ocr", "x.png"]))
+    assert default.line_pass and default.ink_passes
+    lean = _ocr_config(build_parser().parse_args(["ocr", "x.png", "--no-line-pass", "--no-ink-passes"]))
+    assert not lean.line_pass and not lean.ink_passes

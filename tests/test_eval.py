@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from picd_core.errors import InvalidInputError
@@ -135,3 +136,21 @@ def test_patch_fid_per_curve_survives_a_resumed_run(tmp_path, monkeypatch):
     assert runner.patch_fid_scores(cfg, cache, resumed) == first
     curve = runner.summarise(resumed, cfg, "jpeg", {"patch-fid": first})["none"]
     assert curve["results"]["patch-fid"] == [first[("none", 5)], first[("none", 90)]]
+
+
+def test_bd_score_is_the_mean_gap_between_linear_curves_over_log_rate():
+    from picd_core.metrics.bd import bd_score
+
+    rates = [0.02, 0.05, 0.1, 0.2]
+    assert bd_score(rates, [0.3, 0.5, 0.7, 0.8], rates, [0.4, 0.6, 0.8, 0.9]) == pytest.approx(0.1)
+    # repeated and saturated scores are fine; only the overlap in rate counts (test starts at 0.1: anchor 0.7..0.8)
+    assert bd_score(rates, [0.3, 0.5, 0.7, 0.9], [0.1, 0.2, 0.4], [1.0, 1.0, 1.0]) == pytest.approx(
+        1.0 - (0.7 + 0.9) / 2)
+    # a constant shift in rate at a linear-in-log score: the test curve reaches each score at half the rate
+    lr = [np.log10(r) for r in rates]
+    half = [r / 2 for r in rates]
+    assert bd_score(rates, lr, half, [v + np.log10(2) for v in np.log10(half)]) == pytest.approx(np.log10(2))
+    with pytest.raises(InvalidInputError, match="do not overlap"):
+        bd_score([0.01, 0.02], [0.1, 0.2], [0.05, 0.1], [0.5, 0.6])
+    with pytest.raises(InvalidInputError, match="distinct"):
+        bd_score([0.1, 0.1], [0.1, 0.2], rates, rates)

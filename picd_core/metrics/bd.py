@@ -68,3 +68,30 @@ def bd_quality(rate_anchor, quality_anchor, rate_test, quality_test, method: str
         raise InvalidInputError("the two curves do not overlap in rate; BD-quality is undefined")
     m = _method(method)
     return _mean_over(lt, qt, lo, hi, m) - _mean_over(la, qa, lo, hi, m)
+
+
+def bd_score(rate_anchor, score_anchor, rate_test, score_test) -> float:
+    """Average difference of a bounded score (e.g. OCR word recall) of test vs anchor at equal rate: each curve
+    linearly interpolated over log10 rate, integrated over the overlapping interval. A cubic would overshoot a
+    score that saturates at 1, and such scores repeat (two rates, same recall), which `bd_quality` rejects; rates
+    must still be distinct."""
+    curves = []
+    for rate, score, name in ((rate_anchor, score_anchor, "anchor"), (rate_test, score_test, "test")):
+        r, s = np.asarray(rate, float), np.asarray(score, float)
+        if r.shape != s.shape or r.ndim != 1 or len(r) < 2:
+            raise InvalidInputError(f"{name}: need at least 2 (rate, score) points of equal count")
+        if (r <= 0).any() or len(np.unique(r)) != len(r) or not np.isfinite(s).all():
+            raise InvalidInputError(f"{name}: rates must be positive and distinct, scores finite")
+        order = np.argsort(r)
+        curves.append((np.log10(r[order]), s[order]))
+    (la, sa), (lt, st) = curves
+    lo, hi = max(la[0], lt[0]), min(la[-1], lt[-1])
+    if lo >= hi:
+        raise InvalidInputError("the two curves do not overlap in rate; BD-score is undefined")
+
+    def mean(x: np.ndarray, y: np.ndarray) -> float:
+        xs = np.unique(np.concatenate([[lo, hi], x[(x > lo) & (x < hi)]]))
+        ys = np.interp(xs, x, y)
+        return float(np.sum((ys[1:] + ys[:-1]) * np.diff(xs)) / 2 / (hi - lo))
+
+    return mean(lt, st) - mean(la, sa)
