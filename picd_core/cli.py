@@ -35,7 +35,7 @@ def _progress(args: argparse.Namespace):
 def _ocr_config(args: argparse.Namespace) -> OcrConfig:
     return OcrConfig(min_confidence=args.min_confidence, psm=args.psm, lang=args.lang, upscale=args.ocr_upscale,
                      second_psm=None if args.second_psm < 0 else args.second_psm, ink_passes=not args.no_ink_passes,
-                     line_pass=not args.no_line_pass)
+                     line_pass=not args.no_line_pass, reread_pass=not args.no_reread_pass)
 
 
 def _text_edit(args: argparse.Namespace):
@@ -62,7 +62,9 @@ def _add_ocr_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-ink-passes", action="store_true",
                    help="skip the passes on the ink image (local-contrast normalised): faster, lower recall on screens")
     g.add_argument("--no-line-pass", action="store_true",
-                   help="skip the last pass that re-reads text lines no word covers (faint line numbers, labels)")
+                   help="skip the pass that re-reads text lines no word covers (faint line numbers, labels)")
+    g.add_argument("--no-reread-pass", action="store_true",
+                   help="skip the last pass that re-reads each text row for dropped punctuation ([20:03:28], 4200.00)")
     g.add_argument("--min-confidence", type=float, default=30.0, help="drop words below this confidence (default: 30)")
     g.add_argument("--ocr-upscale", type=float, default=2.0, help="upscale before OCR, 1..4 (default: 2)")
 

@@ -45,6 +45,9 @@ class OcrConfig:
     line_pass: bool = True
     line_min_contrast: float = 28.0  # colour distance from the local background that counts as ink for it
     line_min_confidence: float = 50.0
+    # A last pass (`reread_merges`) reads every text row again on its own cut-out and takes the punctuation the page
+    # passes dropped (`20 03 28` -> `[20:03:28]`, `4200 00` -> `4200.00`); it never changes a word's letters.
+    reread_pass: bool = True
     # Characters Tesseract may not output. Its LSTM model turns screens' straight quotes into curly ones at the start
     # of quoted tokens (JSON, code, settings); the judges' readings of screens_real hold 6 curly quotes in 5,000 words.
     char_blacklist: str = "“”‘’"
@@ -278,13 +281,11 @@ def missed_lines(contrast: np.ndarray, kept: list[Word], min_contrast: float) ->
     return boxes
 
 
-def _read_missed_lines(pytesseract, contrast: np.ndarray, kept: list[Word], config: OcrConfig) -> list[list[Word]]:
-    """Read `missed_lines` in one Tesseract call (psm 6) on a montage: each line cut out with a margin of a third of
-    its height, its contrast normalised by its own strongest ink (as `ink_image` does per region), stacked with
-    MONTAGE_GAP of white between; words are mapped back to the line they lie on."""
-    boxes = missed_lines(contrast, kept, config.line_min_contrast)
-    if not boxes:
-        return []
+def _read_montage(pytesseract, contrast: np.ndarray, boxes: list[tuple[int, int, int, int]],
+                  config: OcrConfig) -> list[list[Word]]:
+    """Read text-line boxes (x0, y0, x1, y1) in one Tesseract call (psm 6) on a montage: each line cut out with a
+    margin of a third of its height, its contrast normalised by its own strongest ink (as `ink_image` does per
+    region), stacked with MONTAGE_GAP of white between. Returns, per box, the words read on it (original pixels)."""
     height, width = contrast.shape
     crops, origins = [], []
     for x0, y0, x1, y1 in boxes:
@@ -294,6 +295,9 @@ def _read_missed_lines(pytesseract, contrast: np.ndarray, kept: list[Word], conf
         ink = np.clip(patch / max(config.line_min_contrast, float(patch.max())) * INK_GAIN, 0.0, 1.0)
         crops.append((255.0 * (1.0 - ink) + 0.5).astype(np.uint8))
         origins.append((cx0, cy0))
+    read: list[list[Word]] = [[] for _ in boxes]
+    if not crops:
+        return read
     montage_w = max(c.shape[1] for c in crops) + 2 * MONTAGE_GAP
     tops = np.cumsum([MONTAGE_GAP] + [c.shape[0] + MONTAGE_GAP for c in crops])
     montage = np.full((int(tops[-1]), montage_w), 255, np.uint8)
@@ -303,12 +307,8 @@ def _read_missed_lines(pytesseract, contrast: np.ndarray, kept: list[Word], conf
     if config.upscale != 1.0:
         pil = pil.resize((round(pil.width * config.upscale), round(pil.height * config.upscale)),
                          Image.Resampling.LANCZOS)
-    found = []
     for line in _tesseract_lines(pytesseract, pil, config, 6, montage_w, montage.shape[0]):
-        words = []
         for w in line:
-            if w.confidence < config.line_min_confidence:
-                continue
             i = int(np.searchsorted(tops, w.y + w.h / 2, side="right")) - 1
             if i >= len(crops):
                 continue
@@ -318,12 +318,101 @@ def _read_missed_lines(pytesseract, contrast: np.ndarray, kept: list[Word], conf
             if x1 <= x0 or y1 <= y0:  # a word on the white between lines
                 continue
             ox, oy = origins[i]
-            word = Word(w.text, ox + x0, oy + y0, x1 - x0, y1 - y0, w.confidence)
-            if not any(_overlaps(word, k) for k in kept):
-                words.append(word)
+            read[i].append(Word(w.text, ox + x0, oy + y0, x1 - x0, y1 - y0, w.confidence))
+    return read
+
+
+def _read_missed_lines(pytesseract, contrast: np.ndarray, kept: list[Word], config: OcrConfig) -> list[list[Word]]:
+    """The line pass: `missed_lines` read on a montage; confident words no kept word overlaps."""
+    found = []
+    for words in _read_montage(pytesseract, contrast, missed_lines(contrast, kept, config.line_min_contrast), config):
+        words = [w for w in words if w.confidence >= config.line_min_confidence
+                 and not any(_overlaps(w, k) for k in kept)]
         if words:
             found.append(words)
     return found
+
+
+ROW_GAP_FACTOR = 1.5  # words on one baseline closer than this many of the taller one's heights share a text row
+
+
+def text_rows(words: list[Word]) -> list[list[Word]]:
+    """Words grouped into visual text rows, left to right: boxes that overlap vertically by half the smaller height
+    and lie less than ROW_GAP_FACTOR × the taller height apart (words of different passes join up again)."""
+    parent = list(range(len(words)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, wa in enumerate(words):
+        for b in range(a + 1, len(words)):
+            wb = words[b]
+            overlap = min(wa.y + wa.h, wb.y + wb.h) - max(wa.y, wb.y)
+            gap = max(wa.x, wb.x) - min(wa.x + wa.w, wb.x + wb.w)
+            if overlap >= 0.5 * min(wa.h, wb.h) and gap <= ROW_GAP_FACTOR * max(wa.h, wb.h):
+                parent[root(a)] = root(b)
+    rows: dict[int, list[Word]] = {}
+    for i, word in enumerate(words):
+        rows.setdefault(root(i), []).append(word)
+    return [sorted(row, key=lambda w: w.x) for row in rows.values()]
+
+
+def _alnum(words: list[Word]) -> str:
+    return "".join(c for w in words for c in w.text if c.isalnum())
+
+
+def _edit_distance_at_most_one(a: str, b: str) -> bool:
+    """Levenshtein distance ≤ 1 (one insertion, deletion or substitution) without a dependency."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    i = 0
+    while i < min(len(a), len(b)) and a[i] == b[i]:
+        i += 1
+    return a[i + 1:] == b[i + 1:] or a[i:] == b[i + 1:] or a[i + 1:] == b[i:]
+
+
+def reread_merges(row: list[Word], reread: list[Word], min_confidence: float) -> list[tuple[list[Word], Word]]:
+    """Which words of a text row to replace by a word of its re-reading: a confident re-read word that covers the
+    centres of one or more row words, holds more characters than they do together, and spells the same letters and
+    digits — only punctuation added (page passes drop the colons and brackets of `[20:03:28]`, reading `20 03 28`,
+    and the dots of `4200.00`) — or, where it joins several words, the same up to one letter or digit (a bracket
+    read as `J`). The letters and digits of a single word are never changed."""
+    merges, taken = [], set()
+    for new in reread:
+        if new.confidence is None or new.confidence < min_confidence:
+            continue
+        group = [w for w in row if id(w) not in taken and new.x <= w.x + w.w / 2 <= new.x + new.w]
+        if not group or len(new.text) <= sum(len(w.text) for w in group):
+            continue
+        old, read = _alnum(group), _alnum([new])
+        if len(read) < 2 or not (old == read or (len(group) > 1 and _edit_distance_at_most_one(old, read))):
+            continue
+        merges.append((group, new))
+        taken.update(id(w) for w in group)
+    return merges
+
+
+def _reread_rows(pytesseract, contrast: np.ndarray, lines: list[list[Word]], config: OcrConfig) -> list[list[Word]]:
+    """The re-read pass: every text row cut out and read again on a montage (`_read_montage`); `reread_merges`
+    picks the replacements, which go into the line of the first word they replace (the line structure the style
+    fit relies on stays)."""
+    rows = text_rows([w for line in lines for w in line])
+    boxes = [(min(w.x for w in r), min(w.y for w in r), max(w.x + w.w for w in r), max(w.y + w.h for w in r))
+             for r in rows]
+    replaced: dict[int, list[Word]] = {}  # id(old word) -> the words that take its place (none: merged away)
+    for row, reread in zip(rows, _read_montage(pytesseract, contrast, boxes, config)):
+        for group, new in reread_merges(row, reread, config.line_min_confidence):
+            replaced[id(group[0])] = [new]
+            replaced.update((id(w), []) for w in group[1:])
+    out = []
+    for line in lines:
+        words = [v for w in line for v in replaced.get(id(w), [w])]
+        if words:
+            out.append(words)
+    return out
 
 
 def extract_layout(image: np.ndarray | Image.Image, config: OcrConfig | None = None) -> TextLayout:
@@ -331,7 +420,8 @@ def extract_layout(image: np.ndarray | Image.Image, config: OcrConfig | None = N
 
     Passes: psm (default 11) and second_psm (3) on the grey image (inverted when dark-themed), then, with
     `ink_passes`, the same two on `ink_image`, then, with `line_pass`, the text lines still uncovered
-    (`missed_lines`); each later pass adds only words on ink no earlier word covers."""
+    (`missed_lines`); each later pass adds only words on ink no earlier word covers. Last, with `reread_pass`, every
+    text row is read again on its own and the punctuation the page passes dropped is taken (`reread_merges`)."""
     config = config or OcrConfig()
     rgb = to_rgb_array(image)
     height, width = rgb.shape[:2]
@@ -364,7 +454,11 @@ def extract_layout(image: np.ndarray | Image.Image, config: OcrConfig | None = N
             extra = [w for w in line if w.confidence >= floor and not any(_overlaps(w, k) for k in kept)]
             if extra:
                 lines.append(extra)
+    if config.line_pass or config.reread_pass:
+        contrast = local_contrast(rgb)
     if config.line_pass:
-        lines += _read_missed_lines(pytesseract, local_contrast(rgb), [w for line in lines for w in line], config)
+        lines += _read_missed_lines(pytesseract, contrast, [w for line in lines for w in line], config)
+    if config.reread_pass and lines:
+        lines = _reread_rows(pytesseract, contrast, lines, config)
     lines.sort(key=lambda ws: (min(w.y for w in ws), ws[0].x))
     return TextLayout(tuple(Line(tuple(ws)) for ws in lines))

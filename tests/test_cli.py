@@ -147,6 +147,7 @@ def test_ocr_pass_switches_reach_the_ocr_config():
     from picd_core.cli import _ocr_config, build_parser
 
     default = _ocr_config(build_parser().parse_args(["ocr", "x.png"]))
-    assert default.line_pass and default.ink_passes
-    lean = _ocr_config(build_parser().parse_args(["ocr", "x.png", "--no-line-pass", "--no-ink-passes"]))
-    assert not lean.line_pass and not lean.ink_passes
+    assert default.line_pass and default.ink_passes and default.reread_pass
+    lean = _ocr_config(build_parser().parse_args(["ocr", "x.png", "--no-line-pass", "--no-ink-passes",
+                                                  "--no-reread-pass"]))
+    assert not lean.line_pass and not lean.ink_passes and not lean.reread_pass

@@ -241,3 +241,74 @@ def test_char_blacklist_reaches_tesseract_and_is_validated():
             OcrConfig(char_blacklist=bad)
     with pytest.raises(InvalidInputError, match="line_min_contrast"):
         OcrConfig(line_min_contrast=0)
+
+
+def test_reread_merges_add_punctuation_and_never_change_a_words_letters():
+    from picd_core.layout import Word
+    from picd_core.ocr import reread_merges
+
+    row = [Word("20", 10, 5, 14, 10, 96.0), Word("03", 35, 5, 14, 10, 95.0), Word("28", 60, 5, 14, 10, 96.0),
+           Word("<Anjor>", 94, 5, 50, 12, 92.0)]
+    merged = reread_merges(row, [Word("[20:03:28]", 4, 4, 76, 12, 90.0), Word("<Anjor>", 94, 5, 50, 12, 90.0)], 50.0)
+    assert [([w.text for w in group], new.text) for group, new in merged] == [(["20", "03", "28"], "[20:03:28]")]
+    # a bracket the page pass read as a letter: joined words may differ by one letter or digit
+    row_j = row[:3] + [Word("J", 76, 5, 4, 10, 60.0)]
+    assert len(reread_merges(row_j, [Word("[20:03:28]", 4, 4, 76, 12, 90.0)], 50.0)) == 1
+    one = [Word("Linux", 10, 5, 40, 12, 90.0)]
+    assert reread_merges(one, [Word("linux.", 10, 5, 44, 12, 95.0)], 50.0) == []  # a letter changed: refused
+    assert len(reread_merges(one, [Word("Linux.", 10, 5, 44, 12, 95.0)], 50.0)) == 1  # only a dot added: taken
+    assert reread_merges(one, [Word("Linux.", 10, 5, 44, 12, 40.0)], 50.0) == []  # not confident enough
+    assert reread_merges(one, [Word("Linux", 10, 5, 40, 12, 99.0)], 50.0) == []  # nothing added
+    assert len(reread_merges(row[:3], [Word("[20:03:29]", 4, 4, 76, 12, 90.0)], 50.0)) == 1  # joined: one edit ok
+    assert reread_merges(row[:3], [Word("[20:04:29]", 4, 4, 76, 12, 90.0)], 50.0) == []  # two edits: refused
+    assert reread_merges([Word("4200", 10, 5, 30, 10, 90.0)], [Word("4201.", 10, 5, 36, 10, 95.0)], 50.0) == []
+
+
+def test_edit_distance_at_most_one_matches_levenshtein():
+    from picd_core.ocr import _edit_distance_at_most_one
+
+    def levenshtein(a: str, b: str) -> int:
+        row = list(range(len(b) + 1))
+        for i, ca in enumerate(a, 1):
+            prev, row[0] = row[0], i
+            for j, cb in enumerate(b, 1):
+                prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+        return row[-1]
+
+    rng = np.random.default_rng(5)
+    for _ in range(400):
+        a = "".join(rng.choice(list("ab"), int(rng.integers(0, 6))))
+        b = "".join(rng.choice(list("ab"), int(rng.integers(0, 6))))
+        assert _edit_distance_at_most_one(a, b) == (levenshtein(a, b) <= 1), (a, b)
+
+
+def test_text_rows_join_words_of_one_baseline_only():
+    from picd_core.layout import Word
+    from picd_core.ocr import text_rows
+
+    a, b = Word("one", 10, 10, 30, 12), Word("two", 48, 11, 30, 12)  # 8 px apart on one baseline
+    far = Word("three", 300, 10, 40, 12)  # another column
+    below = Word("four", 10, 40, 30, 12)
+    rows = sorted(text_rows([far, below, b, a]), key=lambda r: (r[0].y, r[0].x))
+    assert [[w.text for w in r] for r in rows] == [["one", "two"], ["three"], ["four"]]
+
+
+@needs_tesseract
+def test_reread_pass_restores_the_punctuation_of_timestamps():
+    from PIL import Image, ImageDraw, ImageFont
+
+    from picd_core.fonts import FONT_DIR
+
+    font = ImageFont.truetype(str(FONT_DIR / "DejaVuSansMono.ttf"), 15)
+    image = Image.new("RGB", (520, 200), (250, 250, 250))
+    draw = ImageDraw.Draw(image)
+    stamps = [f"[20:0{i}:{17 + 7 * i}]" for i in range(6)]  # an IRC log: grey timestamps, then nick and message
+    for i, stamp in enumerate(stamps):
+        draw.text((10, 12 + 30 * i), stamp, fill=(150, 150, 150), font=font)
+        draw.text((110, 12 + 30 * i), "<Anjor> Dating up is the way", fill=(70, 120, 40), font=font)
+    without = extract_layout(image, OcrConfig(reread_pass=False))
+    layout = extract_layout(image)
+    assert not set(stamps) & {w.text for w in without.words}  # the page passes drop colons (the pass's case)
+    assert set(stamps) <= {w.text for w in layout.words}
+    rest = [w.text for w in layout.words if not w.text.startswith("[")]
+    assert rest == [w.text for w in without.words if w.text[0] not in "[0123456789"]  # messages unchanged
