@@ -101,7 +101,7 @@ def summarise(rows: list[dict], judged: bool) -> None:
         for codec in CURVES:
             print(f"  lowest bpp {codec}: mean {statistics.mean(min(b for b, _ in r['curves'][codec]) for r in sel):.4f}")
         mp = sum(r["mpix"] for r in sel)
-        split = {k: sum(r["timings"].get(k, 0) for r in sel) / mp for k in sel[0]["timings"]}
+        split = {k: sum(r["timings"].get(k, 0) for r in sel) / mp for k in sel[0]["timings"]}  # encode stages, then decode
         print(f"  PICD time per megapixel: OCR {sum(r['ocr_s'] for r in sel) / mp:.2f} s, "
               + ", ".join(f"{k} {v:.2f} s" for k, v in split.items())
               + f"; plain AVIF encode {sum(r.get('avif_s', 0) for r in sel) / mp:.2f} s")
@@ -178,6 +178,8 @@ def main() -> None:
             t0 = time.perf_counter()
             out = decode_picd(r.picd)
             timings["decode"] = timings.get("decode", 0.0) + (time.perf_counter() - t0) / len(PICD_Q)
+            for k, v in out.timings.items():  # decode split: text (layer + glyph), image, text_render
+                timings[f"decode_{k}"] = timings.get(f"decode_{k}", 0.0) + v / len(PICD_Q)
             total = len(r.picd.to_bytes())
             curves["picd"].append((bpp(total), psnr(image, out.image), out.image))
             # text_scope="redrawn" codes the same image layer (the AVIF layer does not see the glyph) and decodes to

@@ -155,7 +155,6 @@ def encode_image(
             forced = frozenset(texts)
             say(f"text edit: {len(texts)} words changed")
         if redraw or forced:
-            t0 = time.perf_counter()
             code_glyph = padded_glyph if image_codec.uses_glyph else None
             probe = image_codec.probe_codec()
 
@@ -168,7 +167,7 @@ def encode_image(
             plan = plan_redraw(rgb, layout, code, quality, image_codec.neighbour_quality(quality), forced, texts,
                                test_all=redraw)
             layout, coded = plan.layout, plan.background
-            timings["redraw_analysis"] = time.perf_counter() - t0
+            timings.update(plan.timings)  # fill, probe, style
             say(f"redraw: {len(layout.redrawn)} of {plan.candidates} words")
         else:  # format 2 with nothing redrawn: the decoder draws no text over the image layer
             layout = layout.map_words(lambda w: w, styled=True)

@@ -9,8 +9,9 @@ itself leaves in that box at the chosen rate. Removing a word also saves image-l
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -38,6 +39,9 @@ class RedrawPlan:
     candidates: int  # words that were tried
     redraw_error: float  # summed squared error of the redrawn words' boxes (as fitted)
     keep_error: float  # what the image layer leaves in those boxes at this rate
+    # seconds spent: "fill" (harmonic fills), "probe" (the image codec run to price the redraw), "style" (font,
+    # size, colour and placement fits and the redraw-vs-keep test)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _box_error(a: np.ndarray, b: np.ndarray, region: tuple[int, int, int, int]) -> float:
@@ -103,8 +107,18 @@ def plan_redraw(image: np.ndarray, layout: TextLayout, code: Coder, quality: int
     height, width = image.shape[:2]
     words = layout.words
     tried = [i for i, w in enumerate(words) if i in forced or (test_all and redraw_candidate(w))]
+    timings = {"fill": 0.0, "probe": 0.0, "style": 0.0}
+    clock = time.perf_counter()
+
+    def spent(stage: str) -> None:  # time since the last call goes to `stage`
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] += now - clock
+        clock = now
+
     removed = word_mask([words[i] for i in tried], width, height)
     first = harmonic_fill(image, removed)
+    spent("fill")
     kept_bytes, kept = code(image, quality)
     rate_credit = 0.0  # λ·ΔR per removed pixel
     if neighbour_quality is not None and tried:
@@ -114,6 +128,7 @@ def plan_redraw(image: np.ndarray, layout: TextLayout, code: Coder, quality: int
             lam = max(0.0, slope / ((other_bytes - kept_bytes) * 8))
             saved_bits = max(0, kept_bytes - code(first, quality)[0]) * 8
             rate_credit = lam * saved_bits / max(1, int(removed.sum()))
+    spent("probe")
     fits = {i: fit_word(image, first, words[i]) for i in tried}
     _line_fonts(image, first, layout, fits)
     if SMOOTH_RENDER:
@@ -144,5 +159,7 @@ def plan_redraw(image: np.ndarray, layout: TextLayout, code: Coder, quality: int
         return replace(word, text=text, style=chosen.get(i))
 
     styled = layout.map_words(restyle, styled=True)
+    spent("style")
     background = harmonic_fill(image, word_mask([words[i] for i in chosen], width, height))
-    return RedrawPlan(styled, background, len(tried), redraw_total, keep_total)
+    spent("fill")
+    return RedrawPlan(styled, background, len(tried), redraw_total, keep_total, timings)

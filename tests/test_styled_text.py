@@ -243,8 +243,13 @@ def _assert_not_worse_than_plain(image, layout, styled_result, codec="avif"):
 def test_redraw_never_worse_than_the_image_layer_at_the_same_bits(screen, quality):
     image, layout = _generated(screen)
     styled = encode_image(image, mode="screen", codec="avif", quality=quality, layout=layout)
-    assert decode_picd(styled.picd).layout.redrawn, "nothing was redrawn on a generated screen"
+    decoded = decode_picd(styled.picd)
+    assert decoded.layout.redrawn, "nothing was redrawn on a generated screen"
     _assert_not_worse_than_plain(image, layout, styled)
+    # the encode time is split by stage (docs/screens.md's time table), and so is the decode
+    assert {"fill", "probe", "style", "text", "image"} <= set(styled.timings)
+    assert all(v > 0 for v in styled.timings.values())
+    assert {"text", "image", "text_render"} <= set(decoded.timings)
 
 
 def test_no_redraw_decodes_to_the_image_layer(screen):
