@@ -9,7 +9,6 @@ RapidOCR's readings are lines; they are split on spaces into words (a reference 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -18,18 +17,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from picd_core.data import data_dir  # noqa: E402
-from picd_core.eval.judges import Piece, layout_pieces, reading_order  # noqa: E402
+from picd_core.eval.judges import layout_pieces, rapidocr_reference, reading_order, reference_words  # noqa: E402
 from picd_core.images import load_image  # noqa: E402
 from picd_core.metrics.text import text_accuracy  # noqa: E402
 from picd_core.ocr import OcrConfig, extract_layout  # noqa: E402
-
-
-def reference_words(path: Path) -> list[str]:
-    pieces = []
-    for entry in json.loads(path.with_suffix(".rapidocr.json").read_text()):
-        xs, ys = [p[0] for p in entry["box"]], [p[1] for p in entry["box"]]
-        pieces.append(Piece(entry["text"], min(xs), min(ys), max(xs), max(ys)))
-    return [word for line in reading_order(pieces) for word in line.split()]
 
 
 def parse_config(text: str) -> OcrConfig:
@@ -58,7 +49,7 @@ def main() -> None:
     times = {i: 0.0 for i in range(len(configs))}
     for path in files:
         image = load_image(path)
-        ref = reference_words(path)
+        ref = reference_words(rapidocr_reference(path))
         cells = []
         for i, config in enumerate(configs):
             t0 = time.perf_counter()

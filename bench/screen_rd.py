@@ -27,6 +27,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from picd_core.data import data_dir, generate_screen, natural_images_dir  # noqa: E402
+from picd_core.eval.judges import layout_pieces, rapidocr_reference, reference_words  # noqa: E402
 from picd_core.images import load_image  # noqa: E402
 from picd_core.metrics.bd import bd_rate  # noqa: E402
 from picd_core.metrics.image import psnr  # noqa: E402
@@ -141,12 +142,11 @@ def main() -> None:
     if real and args.real:
         step = max(1, len(real) // args.real)
         for path in real[::step][: args.real]:
-            ref = json.loads(path.with_suffix(".rapidocr.json").read_text())
-            items.append(("real", path.stem, load_image(path), [e["text"] for e in ref]))
+            items.append(("real", path.stem, load_image(path), reference_words(rapidocr_reference(path))))
     photos = natural_images_dir()
     for i in range(args.generated):
         s = generate_screen(3000 + i, 1280, 800, photo_dir=photos)
-        items.append(("generated", f"gen_{3000 + i}_{s.kind}", s.image, [w.text for w in s.layout.words]))
+        items.append(("generated", f"gen_{3000 + i}_{s.kind}", s.image, reference_words(layout_pieces(s.layout))))
     judge = None
     if args.judge or args.judge_curves:
         from picd_core.eval.judges import RapidOcrJudge, reading_order

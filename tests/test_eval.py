@@ -36,6 +36,23 @@ def test_reading_order_groups_rows_then_left_to_right():
     assert reading_order(pieces) == ["left", "right", "second"]
 
 
+def test_reference_lines_are_scored_word_by_word(tmp_path):
+    import json
+
+    from picd_core.eval.judges import rapidocr_reference, reference_words
+
+    entries = [{"text": "has quit (Ping timeout: 248 seconds)", "box": [[90, 40], [400, 40], [400, 60], [90, 60]]},
+               {"text": "[20:03:28] <Anjor>", "box": [[10, 10], [200, 10], [200, 30], [10, 30]]}]
+    (tmp_path / "shot.rapidocr.json").write_text(json.dumps(entries))
+    pieces = rapidocr_reference(tmp_path / "shot.png")
+    assert pieces[1] == Piece("[20:03:28] <Anjor>", 10, 10, 200, 30)
+    words = reference_words(pieces)
+    assert words == ["[20:03:28]", "<Anjor>", "has", "quit", "(Ping", "timeout:", "248", "seconds)"]
+    # one misread word costs that word, not the whole line (scored as lines, recall here would be 1/2)
+    score = text_accuracy(words, ["[20:03:28] <Anjor>", "has quit (Ping timeout 248 seconds)"])
+    assert score.word_recall == pytest.approx(7 / 8)
+
+
 # The README example of the `bjontegaard` package (FAU-LMS, 1.3.0); its PCHIP equals the JVET CTC Excel sheet to
 # 10 decimals according to its authors. Values below were computed with that package (cubic/pchip/akima).
 RATE_A, PSNR_A = [9487.76, 4593.60, 2486.44, 1358.24], [40.037, 38.615, 36.845, 34.851]

@@ -7,7 +7,9 @@ the same geometric order (rows top to bottom, left to right within a row), so th
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -48,6 +50,21 @@ def reading_order(pieces: list[Piece]) -> list[str]:
             rows.append([p])
             centres.append(c)
     return [p.text for row in rows for p in sorted(row, key=lambda p: p.x0)]
+
+
+def reference_words(pieces: list[Piece]) -> list[str]:
+    """The words of reference pieces in reading order: `text_accuracy` scores words, and a RapidOCR piece is a whole
+    line (scored as one "word" it would count only lines read without a single error)."""
+    return [word for text in reading_order(pieces) for word in text.split()]
+
+
+def rapidocr_reference(image_path: str | Path) -> list[Piece]:
+    """RapidOCR's reading of a screens_real image: the `*.rapidocr.json` beside it (lines with 4-point boxes)."""
+    pieces = []
+    for entry in json.loads(Path(image_path).with_suffix(".rapidocr.json").read_text()):
+        xs, ys = [p[0] for p in entry["box"]], [p[1] for p in entry["box"]]
+        pieces.append(Piece(entry["text"], min(xs), min(ys), max(xs), max(ys)))
+    return pieces
 
 
 def layout_pieces(layout: TextLayout) -> list[Piece]:

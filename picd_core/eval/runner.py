@@ -25,7 +25,7 @@ from ..layout import TextLayout
 from ..metrics.image import MS_SSIM_MIN_SIDE, bits_per_pixel, ms_ssim, psnr
 from ..metrics.text import text_accuracy
 from ..pipeline import decode_picd, encode_image
-from .judges import layout_pieces, make_judges, reading_order
+from .judges import layout_pieces, make_judges, reading_order, reference_words
 
 DATASETS = ("kodak", "clic", "screens")
 
@@ -221,7 +221,7 @@ def evaluate(cfg: EvalConfig, cache: Path, renderer=None, progress: Callable[[st
             if not references:
                 for judge in judges:
                     pieces = layout_pieces(image.reference) if image.reference is not None else judge.read(image.image)
-                    references[judge.name] = reading_order(pieces)
+                    references[judge.name] = reference_words(pieces)
             t0 = time.perf_counter()
             layout = image.reference if image.reference is not None and cfg.mode != "natural" else None
             encoded = encode_image(image.image, mode="screen" if layout is not None else cfg.mode, codec=codec,
