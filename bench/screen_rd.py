@@ -78,12 +78,13 @@ def bd_vs(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) ->
 
 def bd_recall_vs(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
     """BD word recall (test minus anchor, mean over the rates both reach), or None when they do not overlap."""
+    from picd_core.errors import InvalidInputError
     from picd_core.metrics.bd import bd_score
 
     a, t = dict(anchor), dict(test)  # one score per distinct rate (a codec's floor repeats its lowest rate)
     try:
         return bd_score(list(a), list(a.values()), list(t), list(t.values()))
-    except Exception:
+    except InvalidInputError:  # the curves do not overlap, or a curve has fewer than 2 distinct rates
         return None
 
 

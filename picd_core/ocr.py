@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 from dataclasses import dataclass
@@ -214,6 +215,14 @@ LINE_MIN_INK = 12  # px of ink: less is a dot, a rule end or a cursor
 MONTAGE_GAP = 24  # px of white around each cut-out line, so Tesseract reads each as its own text line
 
 
+def _find_root(parent: list[int], i: int) -> int:
+    """Union-find root of i, halving the path on the way (component_boxes and text_rows share it)."""
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
 def component_boxes(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
     """Bounding boxes (x0, y0, x1, y1) of the 8-connected components of a boolean [H, W] mask: runs of each row
     joined to the touching runs of the row above with a union-find (no SciPy/OpenCV in the core install)."""
@@ -223,12 +232,7 @@ def component_boxes(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
     parent: list[int] = []
     bounds: list[list[int]] = []  # per run: x0, y0, x1, y1
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    root = functools.partial(_find_root, parent)
     previous: list[tuple[int, int, int]] = []  # the row above: (start, end, run id)
     for y in range(mask.shape[0]):
         starts, ends = np.nonzero(edges[y] == 1)[0], np.nonzero(edges[y] == -1)[0]
@@ -340,13 +344,7 @@ def text_rows(words: list[Word]) -> list[list[Word]]:
     """Words grouped into visual text rows, left to right: boxes that overlap vertically by half the smaller height
     and lie less than ROW_GAP_FACTOR × the taller height apart (words of different passes join up again)."""
     parent = list(range(len(words)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    root = functools.partial(_find_root, parent)
     for a, wa in enumerate(words):
         for b in range(a + 1, len(words)):
             wb = words[b]
