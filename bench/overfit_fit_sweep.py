@@ -2,55 +2,101 @@
 
 Per image and quality: one fit with the given constants (module attributes of picd_core.overfit.fit, e.g.
 LATENT_LEARNING_RATE=0.3), its exact decode's bpp and PSNR, and the PSNR gap to AVIF (Pillow, speed 4, 4:4:4) at the
-same bpp (interpolated over log rate); the mean gap is the figure to compare settings by.
+same bpp (interpolated over log rate); the mean gap is the figure to compare settings by (docs/overfit.md).
 
     python bench/overfit_fit_sweep.py [--imgs kodim04,kodim23] [--crop 384 (0: whole image)] [--q 1 5] [--it 300]
                                       [--set LATENT_LEARNING_RATE=0.3 NOISE_SHARE=0.5] [--tag NAME]
 """
 
-import sys, time, json, io
-from pathlib import Path
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import numpy as np, torch
-from PIL import Image
-from picd_core.images import load_image
-from picd_core.overfit import fit as F
-from picd_core.overfit.codec import lambda_for, config_for, exact_decode_image
-from picd_core.metrics import psnr
-from picd_core.data import data_dir
+from __future__ import annotations
+
 import argparse
-p = argparse.ArgumentParser()
-p.add_argument("--imgs", default="kodim04,kodim23"); p.add_argument("--crop", type=int, default=384)
-p.add_argument("--q", type=int, nargs="+", default=[1, 5]); p.add_argument("--it", type=int, default=300)
-p.add_argument("--set", nargs="*", default=[]); p.add_argument("--tag", default="")
-a = p.parse_args()
-for kv in a.set:
-    k, v = kv.split("=")
-    if not hasattr(F, k):
-        sys.exit(f"picd_core.overfit.fit has no constant {k}")
-    setattr(F, k, float(v))
-torch.set_num_threads(2)
-def avif_curve(img):
-    pts=[]
-    for q in range(4, 80, 6):
-        b=io.BytesIO(); Image.fromarray(img).save(b,format="AVIF",quality=q,speed=4,subsampling="4:4:4")
-        d=np.asarray(Image.open(io.BytesIO(b.getvalue())).convert("RGB"))
-        pts.append((np.log(len(b.getvalue())*8/(img.shape[0]*img.shape[1])), psnr(img,d)))
-    return np.array(sorted(pts))
-deltas=[]; rows=[]
-for name in a.imgs.split(","):
-    img = load_image(str(data_dir() / "kodak" / f"{name}.png"))
-    h, w = img.shape[:2]; c = a.crop
-    img = np.ascontiguousarray(img[(h-c)//2:(h+c)//2, (w-c)//2:(w+c)//2]) if c else img
-    av = avif_curve(img)
-    for q in a.q:
-        t = time.time()
-        r = F.fit(img, lambda_for(q), config_for(q, False), a.it, seed=0)
-        pix = exact_decode_image(r.decoder, r.latents, None)
-        with torch.no_grad():
-            lb = float(F._rate_bits(r.decoder, r.latents, [None]*len(r.latents), exact=True))
-        pb = F.parameter_bits(r.parameter_ints); n = img.shape[0]*img.shape[1]
-        bpp = (lb+pb)/n; ps = psnr(img, pix)
-        ref = float(np.interp(np.log(bpp), av[:,0], av[:,1]))
-        deltas.append(ps-ref); rows.append((name, q, round(bpp,4), round(ps,2), round(ps-ref,2), round(time.time()-t,1)))
-print(json.dumps({"tag": a.tag, "set": a.set, "it": a.it, "mean_dpsnr_vs_avif": round(float(np.mean(deltas)),3), "rows": rows}), flush=True)
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from picd_core.data import data_dir  # noqa: E402
+from picd_core.images import load_image  # noqa: E402
+from picd_core.metrics import psnr  # noqa: E402
+
+AVIF_QUALITIES = range(4, 80, 6)
+
+
+def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+    if not size:
+        return image
+    h, w = image.shape[:2]
+    return np.ascontiguousarray(image[(h - size) // 2 : (h + size) // 2, (w - size) // 2 : (w + size) // 2])
+
+
+def avif_curve(image: np.ndarray) -> np.ndarray:
+    """[(log bpp, PSNR)] of plain AVIF over a quality sweep, sorted by rate."""
+    points = []
+    for quality in AVIF_QUALITIES:
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, format="AVIF", quality=quality, speed=4, subsampling="4:4:4")
+        decoded = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+        points.append((np.log(len(buf.getvalue()) * 8 / (image.shape[0] * image.shape[1])), psnr(image, decoded)))
+    return np.array(sorted(points))
+
+
+def overfit_point(image: np.ndarray, quality: int, iterations: int) -> tuple[float, float]:
+    """(bpp, PSNR) of one fit: latent bits under the exact-mode ARM plus the parameters' coded size."""
+    import torch
+
+    from picd_core.overfit import fit as fitting
+    from picd_core.overfit.codec import config_for, exact_decode_image, lambda_for
+
+    result = fitting.fit(image, lambda_for(quality), config_for(quality, False), iterations, seed=0)
+    pixels = exact_decode_image(result.decoder, result.latents, None)
+    with torch.no_grad():
+        latent_bits = float(fitting._rate_bits(result.decoder, result.latents, [None] * len(result.latents), True))
+    bits = latent_bits + fitting.parameter_bits(result.parameter_ints)
+    return bits / (image.shape[0] * image.shape[1]), psnr(image, pixels)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--imgs", default="kodim04,kodim23")
+    parser.add_argument("--crop", type=int, default=384, help="centre crop size in pixels (0: the whole image)")
+    parser.add_argument("--q", type=int, nargs="+", default=[1, 5])
+    parser.add_argument("--it", type=int, default=300, help="fit iterations")
+    parser.add_argument("--set", nargs="*", default=[], help="NAME=VALUE constants of picd_core.overfit.fit")
+    parser.add_argument("--tag", default="")
+    args = parser.parse_args()
+
+    import torch
+
+    from picd_core.overfit import fit as fitting
+
+    for item in args.set:
+        name, _, value = item.partition("=")
+        if not hasattr(fitting, name) or not value:
+            sys.exit(f"--set {item}: picd_core.overfit.fit has no constant {name!r} (give NAME=VALUE)")
+        setattr(fitting, name, float(value))
+    torch.set_num_threads(2)
+    gaps, rows = [], []
+    for name in args.imgs.split(","):
+        image = centre_crop(load_image(str(data_dir() / "kodak" / f"{name}.png")), args.crop)
+        avif = avif_curve(image)
+        for quality in args.q:
+            t0 = time.perf_counter()
+            bpp, quality_db = overfit_point(image, quality, args.it)
+            gap = quality_db - float(np.interp(np.log(bpp), avif[:, 0], avif[:, 1]))
+            gaps.append(gap)
+            rows.append((name, quality, round(bpp, 4), round(quality_db, 2), round(gap, 2),
+                         round(time.perf_counter() - t0, 1)))
+    print(json.dumps({"tag": args.tag, "set": args.set, "it": args.it, "crop": args.crop,
+                      "mean_dpsnr_vs_avif": round(float(np.mean(gaps)), 3),
+                      "rows [image, quality, bpp, PSNR, gap to AVIF dB, fit s]": rows}))
+
+
+if __name__ == "__main__":
+    main()
