@@ -11,20 +11,19 @@ same bpp (interpolated over log rate); the mean gap is the figure to compare set
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from picd_core.data import data_dir  # noqa: E402
 from picd_core.images import load_image  # noqa: E402
 from picd_core.metrics import psnr  # noqa: E402
+from overfit_kodak import pillow_point  # noqa: E402  (bench/ is on the path when a bench script runs)
 
 AVIF_QUALITIES = range(4, 80, 6)
 
@@ -37,14 +36,9 @@ def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def avif_curve(image: np.ndarray) -> np.ndarray:
-    """[(log bpp, PSNR)] of plain AVIF over a quality sweep, sorted by rate."""
-    points = []
-    for quality in AVIF_QUALITIES:
-        buf = io.BytesIO()
-        Image.fromarray(image).save(buf, format="AVIF", quality=quality, speed=4, subsampling="4:4:4")
-        decoded = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
-        points.append((np.log(len(buf.getvalue()) * 8 / (image.shape[0] * image.shape[1])), psnr(image, decoded)))
-    return np.array(sorted(points))
+    """[(log bpp, PSNR)] of plain AVIF 4:4:4 over a quality sweep (overfit_kodak's settings), sorted by rate."""
+    points = [pillow_point(image, "avif", quality) for quality in AVIF_QUALITIES]
+    return np.array(sorted((np.log(bpp), db) for bpp, db in points))
 
 
 def overfit_point(image: np.ndarray, quality: int, iterations: int) -> tuple[float, float]:
