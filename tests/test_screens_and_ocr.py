@@ -312,3 +312,30 @@ def test_reread_pass_restores_the_punctuation_of_timestamps():
     assert set(stamps) <= {w.text for w in layout.words}
     rest = [w.text for w in layout.words if not w.text.startswith("[")]
     assert rest == [w.text for w in without.words if w.text[0] not in "[0123456789"]  # messages unchanged
+
+
+@needs_tesseract
+def test_reread_reaches_the_bracket_a_page_pass_left_outside_the_word_box():
+    # halloy's IRC log: the page pass reads `20:03:28]` with a box that starts after the `[`; the row's cut-out must
+    # reach left of the box far enough (REREAD_SIDE_MARGIN row heights) to read the bracket back
+    from PIL import Image, ImageDraw, ImageFont
+
+    from picd_core.fonts import FONT_DIR
+    from picd_core.layout import Word
+    from picd_core.ocr import _pytesseract, _reread_rows, local_contrast
+
+    font = ImageFont.truetype(str(FONT_DIR / "DejaVuSansMono.ttf"), 15)
+    image = Image.new("RGB", (420, 60), (250, 250, 250))
+    draw = ImageDraw.Draw(image)
+    draw.text((30, 20), "[20:03:28] <Anjor> date it up", fill=(120, 120, 120), font=font)
+    rows = np.nonzero((np.asarray(image.convert("L")) < 200).any(axis=1))[0]
+    y0, h = int(rows[0]), int(rows[-1] - rows[0] + 1)
+    bracket_end = 30 + int(font.getlength("["))
+    stamp_end = 30 + int(round(font.getlength("[20:03:28]")))
+    nick_x = 30 + int(font.getlength("[20:03:28] "))
+    nick_end = 30 + int(round(font.getlength("[20:03:28] <Anjor>")))
+    line = [Word("20:03:28]", bracket_end + 2, y0, stamp_end - bracket_end - 2, h, 90.0),
+            Word("<Anjor>", nick_x, y0, nick_end - nick_x, h, 90.0)]
+    rgb = np.asarray(image)
+    out = _reread_rows(_pytesseract(), local_contrast(rgb), [line], OcrConfig())
+    assert [w.text for w in out[0]][:2] == ["[20:03:28]", "<Anjor>"]
