@@ -56,6 +56,25 @@ def test_decoder_reproduces_the_encoders_pixels_and_fits_the_image(coded):
     assert _psnr(image, out) > _psnr(image, flat) + 6  # the fit learned the image, not just its mean
 
 
+def test_refitting_the_arm_lowers_the_rate_of_fixed_latents():
+    from picd_core.overfit.fit import _rate_bits, _refine_arm
+    from picd_core.overfit.model import OverfitDecoder, level_shapes
+
+    gen = torch.Generator().manual_seed(1)
+    shapes = level_shapes(32, 48, 4)
+    # latents with structure an ARM can learn: smooth fields, rounded, larger on coarser levels
+    latents = [torch.round(torch.nn.functional.interpolate(torch.randn(1, 1, 4, 6, generator=gen) * (1 + l),
+                                                           size=s, mode="bilinear")[0, 0]) for l, s in enumerate(shapes)]
+    decoder = OverfitDecoder(OverfitConfig(levels=4, synthesis_width=4, arm_width=8))
+    inks = [None] * len(latents)
+    with torch.no_grad():
+        before = float(_rate_bits(decoder, latents, inks, exact=False))
+    _refine_arm(decoder, latents, inks, 60)
+    with torch.no_grad():
+        after = float(_rate_bits(decoder, latents, inks, exact=False))
+    assert after < 0.8 * before
+
+
 def test_encoding_is_reproducible_given_the_seed():
     image = _image(24, 40)
     data = OverfitCodec(iterations=40).encode(image, QUALITY)
