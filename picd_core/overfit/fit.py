@@ -30,7 +30,8 @@ ARM_LEARNING_RATE = 1e-2  # 3e-2: mean PSNR gap to AVIF −6.07 dB instead of �
 # crops (docs/overfit.md, "Fit schedule").
 ARM_REFINE_SHARE = 0.3
 ARM_REFINE_LEARNING_RATE = 1e-2
-ARM_REFINE_STEP_COST = 0.3  # a refit step in fit iterations (0.09 s vs 0.29 s on 512×768, 2 cores): for the ETA
+ARM_REFINE_STEP_COST = 0.3  # a refit step in fit iterations, at most (the rate term with its contexts took 0.09 s
+# of a 0.29 s iteration on 512×768, 2 cores; the refit builds the contexts once): for the ETA
 # Measured on a 128² crop of kodim23 at 300 iterations, qualities 3 and 6 (latent bpp / PSNR): latents at 1e-2 with
 # noise for 75 % of the fit 0.13 / 24.2 and 0.31 / 23.7; latents at 6e-2, noise for 30 % 0.21 / 27.3 and 0.93 / 31.5.
 # Decoder weights at 4e-2 made the rate explode (256² crop: 1.02 bpp at 22.5 dB vs 0.30 bpp at 22.2 dB).
@@ -61,14 +62,23 @@ class FitResult:
 def _rate_bits(decoder: OverfitDecoder, latents: list[torch.Tensor], inks: list, exact: bool) -> torch.Tensor:
     """Bits of all latents under the ARM. Every context reads only coded values, so all levels and phases are one
     batch here (the decoder needs them in order; the encoder has them all)."""
+    return _arm_bits(decoder, *_arm_inputs(latents, inks), exact)
+
+
+def _arm_inputs(latents: list[torch.Tensor], inks: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every latent's ARM context and value, all levels and phases in one batch."""
     contexts, values = [], []
     for l in range(len(latents)):
         parent = latents[l + 1] if l + 1 < len(latents) else None
         for phase in range(len(PHASES)):
             contexts.append(phase_context(latents[l], parent, inks[l], phase))
             values.append(phase_values(latents[l], phase))
-    mu, log_scale = decoder.arm(torch.cat(contexts), exact)
-    return laplace_bits(torch.cat(values), mu, log_scale).sum()
+    return torch.cat(contexts), torch.cat(values)
+
+
+def _arm_bits(decoder: OverfitDecoder, contexts: torch.Tensor, values: torch.Tensor, exact: bool) -> torch.Tensor:
+    mu, log_scale = decoder.arm(contexts, exact)
+    return laplace_bits(values, mu, log_scale).sum()
 
 
 def fit(image: np.ndarray, lam: float, cfg: OverfitConfig, iterations: int, glyph: np.ndarray | None = None,
@@ -135,10 +145,11 @@ def _refine_arm(decoder: OverfitDecoder, latents: list[torch.Tensor], inks: list
     """Refit the ARM alone to the final integer latents (Adam from a fresh state, cosine learning rate): during the
     fit it chases moving latents, and on fixed latents of kodim04 it ends 29 % above the rate a refitted ARM reaches."""
     opt = torch.optim.Adam(decoder.arm.parameters(), lr=ARM_REFINE_LEARNING_RATE)
+    contexts, values = _arm_inputs(latents, inks)  # the latents are fixed: their contexts are built once
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = ARM_REFINE_LEARNING_RATE * max(0.5 * (1 + math.cos(math.pi * step / steps)), 1e-3)
-        bits = _rate_bits(decoder, latents, inks, exact=False)
+        bits = _arm_bits(decoder, contexts, values, exact=False)
         opt.zero_grad(set_to_none=True)
         bits.backward()
         opt.step()
