@@ -56,6 +56,62 @@ def test_decoder_reproduces_the_encoders_pixels_and_fits_the_image(coded):
     assert _psnr(image, out) > _psnr(image, flat) + 6  # the fit learned the image, not just its mean
 
 
+# Files the decoder wrote before its banded exact pass (commit 08f9165): 60-iteration fits of _image(37, 53) at
+# quality 5, without and with a glyph (_reference_glyph). Their pixels must never change.
+_REFERENCE_FILES = {"overfit_f1_plain_q5_53x37.bin": "cf06ad3791af9e04ead1e5c59598ff9dc6a72271447e576b52c98ee248a5cc19",
+                    "overfit_f1_glyph_q5_53x37.bin": "fc92be5fd97e3345f4e72dcbf62351b7f669cd3c8236aaeada18581265895a72"}
+
+
+def _reference_glyph() -> np.ndarray:
+    glyph = np.full((37, 53), 255, np.uint8)
+    glyph[10:20, 5:40] = 0
+    glyph[25:30, 12:18] = 40
+    return glyph
+
+
+@pytest.mark.parametrize("name", sorted(_REFERENCE_FILES))
+def test_files_of_earlier_builds_decode_to_the_same_pixels(name):
+    from pathlib import Path
+
+    data = (Path(__file__).parent / "data" / name).read_bytes()
+    glyph = _reference_glyph() if "glyph" in name else None
+    out = get_codec("overfit").decode(data, 53, 37, 5, glyph)
+    assert hashlib.sha256(out.tobytes()).hexdigest() == _REFERENCE_FILES[name]
+
+
+@pytest.mark.parametrize("height, width, levels, glyph, band_rows", [
+    (70, 41, 5, 1, 32), (33, 20, 4, 0, 32), (65, 7, 3, 1, 32), (34, 5, 2, 0, 32), (64, 3, 1, 1, 32), (1, 1, 1, 0, 32),
+    (3, 2, 2, 1, 32), (23, 17, 4, 1, 2), (23, 17, 4, 0, 3), (9, 30, 3, 1, 4)])
+def test_the_decoders_banded_exact_pass_is_the_whole_image_pass(height, width, levels, glyph, band_rows, monkeypatch):
+    """Bands of SYNTHESIS_BAND_ROWS rows, polyphase upsampling and the compact, chunked ARM context against the plain
+    exact computation, bit for bit: band edges inside and at the image border (bands of 2 rows: every band touches
+    the next one's context), odd sizes, one level, a glyph channel."""
+    from picd_core.overfit import model
+    from picd_core.overfit.model import (PHASES, OverfitDecoder, glyph_ink, ink_pyramid, level_shapes,
+                                         phase_context)
+
+    monkeypatch.setattr(model, "SYNTHESIS_BAND_ROWS", band_rows)
+    monkeypatch.setattr(model, "ARM_CHUNK_ROWS", 5 if band_rows < 32 else model.ARM_CHUNK_ROWS)
+    gen = torch.Generator().manual_seed(height * 100 + width)
+    decoder = OverfitDecoder(OverfitConfig(levels=levels, synthesis_width=6, arm_width=8,
+                                           glyph_channels=glyph)).double()
+    with torch.no_grad():
+        for p in decoder.parameters():  # dyadic weights (what a file carries), refinements not zero
+            p.copy_(torch.round((p + 0.3 * torch.randn(p.shape, generator=gen, dtype=p.dtype)) * 256) / 256)
+        shapes = level_shapes(height, width, levels)
+        latents = [torch.randint(-6, 7, s, generator=gen).double() for s in shapes]
+        ink = glyph_ink(torch.randint(0, 256, (height, width), generator=gen).numpy().astype(np.uint8)) if glyph else None
+        assert torch.equal(decoder.reconstruct(latents, ink, exact=True),
+                           decoder.reconstruct_whole(latents, ink, exact=True))
+        inks = ink_pyramid(ink, shapes, exact=True)
+        for l in range(levels):
+            parent = latents[l + 1] if l + 1 < levels else None
+            for phase in range(len(PHASES)):
+                full = decoder.arm(phase_context(latents[l], parent, inks[l], phase), True)
+                compact = decoder.phase_params(latents[l], parent, inks[l], phase, True)
+                assert torch.equal(full[0], compact[0]) and torch.equal(full[1], compact[1])
+
+
 def test_refitting_the_arm_lowers_the_rate_of_fixed_latents():
     from picd_core.overfit.fit import _rate_bits, _refine_arm
     from picd_core.overfit.model import OverfitDecoder, level_shapes

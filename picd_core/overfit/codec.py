@@ -161,7 +161,7 @@ class OverfitCodec(ImageCodec):
         from .entropy import MIN_BITS_PER_SYMBOL, StackDecoder
         from .fit import group_parameters, set_parameters
         from .model import (LATENT_LIMIT, MAX_WEIGHT_BITS, PHASES, OverfitConfig, OverfitDecoder, glyph_ink, ink_pyramid,
-                            level_shapes, phase_context, set_phase_values)
+                            level_shapes, set_phase_values)
 
         check_image_size(width, height, what="overfit image layer")
         if len(data) < 8:
@@ -216,7 +216,7 @@ class OverfitCodec(ImageCodec):
             for l in range(cfg.levels - 1, -1, -1):
                 parent = latents[l + 1] if l + 1 < cfg.levels else None
                 for phase in range(len(PHASES)):
-                    mu, s = decoder.arm(phase_context(latents[l], parent, inks[l], phase), True)
+                    mu, s = decoder.phase_params(latents[l], parent, inks[l], phase, True)
                     tid, centre = ts.index(mu.numpy(), s.numpy())
                     values = dec.take(tid, centre)
                     if len(values) and np.abs(values).max() >= LATENT_LIMIT:
