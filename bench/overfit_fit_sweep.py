@@ -6,6 +6,10 @@ same bpp (interpolated over log rate); the mean gap is the figure to compare set
 
     python bench/overfit_fit_sweep.py [--imgs kodim04,kodim23] [--crop 384 (0: whole image)] [--q 1 5] [--it 300]
                                       [--set LATENT_LEARNING_RATE=0.3 NOISE_SHARE=0.5] [--tag NAME]
+                                      [--synthesis-width W] [--arm-width W]
+
+--synthesis-width / --arm-width replace the widths codec.config_for gives each quality (the decoder's size is part of
+the format, so these are architecture experiments, not fit constants).
 """
 
 from __future__ import annotations
@@ -41,14 +45,18 @@ def avif_curve(image: np.ndarray) -> np.ndarray:
     return np.array(sorted((np.log(bpp), db) for bpp, db in points))
 
 
-def overfit_point(image: np.ndarray, quality: int, iterations: int) -> tuple[float, float]:
-    """(bpp, PSNR) of one fit: latent bits under the exact-mode ARM plus the parameters' coded size."""
+def overfit_point(image: np.ndarray, quality: int, iterations: int, widths: dict | None = None) -> tuple[float, float]:
+    """(bpp, PSNR) of one fit: latent bits under the exact-mode ARM plus the parameters' coded size. `widths`
+    (synthesis_width / arm_width) replace config_for's."""
+    import dataclasses
+
     import torch
 
     from picd_core.overfit import fit as fitting
     from picd_core.overfit.codec import config_for, exact_decode_image, lambda_for
 
-    result = fitting.fit(image, lambda_for(quality), config_for(quality, False), iterations, seed=0)
+    cfg = dataclasses.replace(config_for(quality, False), **(widths or {}))
+    result = fitting.fit(image, lambda_for(quality), cfg, iterations, seed=0)
     pixels = exact_decode_image(result.decoder, result.latents, None)
     with torch.no_grad():
         latent_bits = float(fitting._rate_bits(result.decoder, result.latents, [None] * len(result.latents), True))
@@ -64,6 +72,8 @@ def main() -> None:
     parser.add_argument("--it", type=int, default=300, help="fit iterations")
     parser.add_argument("--set", nargs="*", default=[], help="NAME=VALUE constants of picd_core.overfit.fit")
     parser.add_argument("--tag", default="")
+    parser.add_argument("--synthesis-width", type=int, default=None)
+    parser.add_argument("--arm-width", type=int, default=None)
     args = parser.parse_args()
 
     import torch
@@ -75,6 +85,7 @@ def main() -> None:
         if not hasattr(fitting, name) or not value:
             sys.exit(f"--set {item}: picd_core.overfit.fit has no constant {name!r} (give NAME=VALUE)")
         setattr(fitting, name, float(value))
+    widths = {k: v for k, v in (("synthesis_width", args.synthesis_width), ("arm_width", args.arm_width)) if v}
     torch.set_num_threads(2)
     gaps, rows = [], []
     for name in args.imgs.split(","):
@@ -82,12 +93,12 @@ def main() -> None:
         avif = avif_curve(image)
         for quality in args.q:
             t0 = time.perf_counter()
-            bpp, quality_db = overfit_point(image, quality, args.it)
+            bpp, quality_db = overfit_point(image, quality, args.it, widths)
             gap = quality_db - float(np.interp(np.log(bpp), avif[:, 0], avif[:, 1]))
             gaps.append(gap)
             rows.append((name, quality, round(bpp, 4), round(quality_db, 2), round(gap, 2),
                          round(time.perf_counter() - t0, 1)))
-    print(json.dumps({"tag": args.tag, "set": args.set, "it": args.it, "crop": args.crop,
+    print(json.dumps({"tag": args.tag, "set": args.set, "widths": widths, "it": args.it, "crop": args.crop,
                       "mean_dpsnr_vs_avif": round(float(np.mean(gaps)), 3),
                       "rows [image, quality, bpp, PSNR, gap to AVIF dB, fit s]": rows}))
 
