@@ -4,7 +4,8 @@
 stays in the image layer); "without" codes the same image in natural mode. The image-layer bpp is reported
 separately from the total, so the gain conditioning buys can be read directly. Generated screens use their exact
 layouts; real screenshots (`screens_real/`, centre crops) use Tesseract's. OCR accuracy (generated screens only) is
-Tesseract on the decoded image against the ground truth.
+Tesseract on the decoded image against the ground truth. Generated and real screens are reported apart: per quality
+the PSNR gap at equal image-layer bits, and with four or more qualities the BD-rate (pchip).
 
     python bench/codec_screens.py [--codec mlic|overfit] [--qualities 1,3,5] [--preset fast]
                                   [--count 12] [--real 0] [--width 1024 --height 640] [--no-ocr]
@@ -13,14 +14,18 @@ Tesseract on the decoded image against the ground truth.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from picd_core.container import PicdFile  # noqa: E402
 from picd_core.data import SCREEN_KINDS, data_dir, generate_screen, natural_images_dir  # noqa: E402
+from picd_core.errors import InvalidInputError  # noqa: E402
 from picd_core.image_codecs import get_codec  # noqa: E402
 from picd_core.images import load_image  # noqa: E402
 from picd_core.metrics import bits_per_pixel, psnr, word_accuracy  # noqa: E402
@@ -68,34 +73,46 @@ def main() -> None:
     qualities = ([int(q) for q in args.qualities.split(",")] if args.qualities
                  else list(range(codec.quality_range[0], codec.quality_range[1] + 1)))
     print(f"{args.codec}: {args.count} generated + {args.real} real screens, {args.width}x{args.height}")
-    print(f"{'q':>3} {'mode':<8}{'bpp total':>10}{'bpp image':>10}{'PSNR':>8}{'OCR acc':>9}")
-    curves = {"screen": ([], []), "natural": ([], [])}
+    print(f"{'q':>3} {'screens':<10}{'mode':<8}{'bpp total':>10}{'bpp image':>10}{'PSNR':>8}{'OCR acc':>9}")
+    kinds = {"generated": [it for it in items if it[3] is not None], "real": [it for it in items if it[3] is None]}
+    # curves[kind][mode] = [(mean image-layer bpp, mean PSNR) per quality]
+    curves = {kind: {"screen": [], "natural": []} for kind, group in kinds.items() if group}
     for q in qualities:
-        for mode in ("screen", "natural"):
-            total, image_bpp, p, acc = [], [], [], []
-            for _, image, layout, truth in items:
-                picd = encode_image(image, mode=mode, codec=codec, quality=q, layout=layout, redraw=False).picd
-                data = picd.to_bytes()
-                decoded = decode_picd(PicdFile.from_bytes(data), render="none").image
-                h, w = image.shape[:2]
-                total.append(bits_per_pixel(len(data), w, h))
-                image_bpp.append(bits_per_pixel(len(picd.image_layer), w, h))
-                p.append(psnr(image, decoded))
-                if truth is not None and not args.no_ocr:
-                    acc.append(word_accuracy([w_.text for w_ in truth], [w_.text for w_ in extract_layout(decoded)]))
-            m = statistics.mean
-            curves[mode][0].append(m(image_bpp))
-            curves[mode][1].append(m(p))
-            acc_text = f"{m(acc):9.3f}" if acc else "        -"
-            print(f"{q:>3} {mode:<8}{m(total):>10.4f}{m(image_bpp):>10.4f}{m(p):>8.2f}{acc_text}", flush=True)
-    for q, (a, b) in zip(qualities, zip(curves["natural"][0], curves["screen"][0])):
-        print(f"q={q}: image layer with glyph {b:.4f} bpp vs without {a:.4f} bpp ({(b / a - 1) * 100:+.1f} %)")
-    try:
-        value = bd_rate(curves["natural"][0], curves["natural"][1], curves["screen"][0], curves["screen"][1])
-        print(f"BD-rate of the image layer, glyph-conditioned vs unconditioned: {value:+.1f} %")
-    except Exception as exc:
-        print(f"BD-rate: {exc}")
-
+        for kind, group in kinds.items():
+            for mode in ("screen", "natural") if group else ():
+                total, image_bpp, p, acc = [], [], [], []
+                for _, image, layout, truth in group:
+                    picd = encode_image(image, mode=mode, codec=codec, quality=q, layout=layout, redraw=False).picd
+                    data = picd.to_bytes()
+                    decoded = decode_picd(PicdFile.from_bytes(data), render="none").image
+                    h, w = image.shape[:2]
+                    total.append(bits_per_pixel(len(data), w, h))
+                    image_bpp.append(bits_per_pixel(len(picd.image_layer), w, h))
+                    p.append(psnr(image, decoded))
+                    if truth is not None and not args.no_ocr:
+                        acc.append(word_accuracy([w_.text for w_ in truth],
+                                                 [w_.text for w_ in extract_layout(decoded)]))
+                m = statistics.mean
+                curves[kind][mode].append((m(image_bpp), m(p)))
+                acc_text = f"{m(acc):9.3f}" if acc else "        -"
+                print(f"{q:>3} {kind:<10}{mode:<8}{m(total):>10.4f}{m(image_bpp):>10.4f}{m(p):>8.2f}{acc_text}",
+                      flush=True)
+    for kind, modes in curves.items():
+        plain = sorted((math.log(b), d) for b, d in modes["natural"])
+        for q, (b, d) in zip(qualities, modes["screen"]):
+            # PSNR gap at equal image-layer bits: the unconditioned curve interpolated over log rate (held flat
+            # beyond its ends, so a gap outside its range is a bound, marked "~").
+            inside = plain[0][0] <= math.log(b) <= plain[-1][0]
+            gap = d - float(np.interp(math.log(b), [x for x, _ in plain], [y for _, y in plain]))
+            a = modes["natural"][qualities.index(q)][0]
+            print(f"{kind} q={q}: image layer with glyph {b:.4f} bpp vs without {a:.4f} bpp ({(b / a - 1) * 100:+.1f} %);"
+                  f" PSNR at equal bits {'' if inside else '~'}{gap:+.2f} dB")
+        if len(qualities) >= 4:
+            try:
+                value = bd_rate(*zip(*modes["natural"]), *zip(*modes["screen"]), method="pchip")
+                print(f"{kind}: BD-rate (pchip) of the image layer, glyph-conditioned vs unconditioned: {value:+.1f} %")
+            except InvalidInputError as exc:  # e.g. curves that do not overlap in PSNR
+                print(f"{kind}: BD-rate: {exc}")
 
 if __name__ == "__main__":
     main()
