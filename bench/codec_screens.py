@@ -99,12 +99,11 @@ def main() -> None:
                       flush=True)
     for kind, modes in curves.items():
         plain = sorted((math.log(b), d) for b, d in modes["natural"])
-        for q, (b, d) in zip(qualities, modes["screen"]):
+        for q, (b, d), (a, _) in zip(qualities, modes["screen"], modes["natural"]):
             # PSNR gap at equal image-layer bits: the unconditioned curve interpolated over log rate (held flat
             # beyond its ends, so a gap outside its range is a bound, marked "~").
             inside = plain[0][0] <= math.log(b) <= plain[-1][0]
             gap = d - float(np.interp(math.log(b), [x for x, _ in plain], [y for _, y in plain]))
-            a = modes["natural"][qualities.index(q)][0]
             print(f"{kind} q={q}: image layer with glyph {b:.4f} bpp vs without {a:.4f} bpp ({(b / a - 1) * 100:+.1f} %);"
                   f" PSNR at equal bits {'' if inside else '~'}{gap:+.2f} dB")
         if len(qualities) >= 4:

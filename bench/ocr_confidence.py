@@ -24,6 +24,10 @@ from picd_core.images import load_image  # noqa: E402
 from picd_core.ocr import extract_layout  # noqa: E402
 
 
+def share(part: int, whole: int) -> str:
+    return f"{part / whole:.2f}" if whole else "–"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--every", type=int, default=3, help="every n-th file of screens_real (3: the screen bench's 10)")
@@ -43,7 +47,7 @@ def main() -> None:
     folder = (data_dir() or Path(".")) / "screens_real"
     files = sorted(folder.glob("*.png"))[:: max(1, args.every)]
     if not files:
-        sys.exit(f"no screenshots in {folder}: set PICD_DATA to the folder holding screens_real/")
+        sys.exit(f"no screenshots in {folder}: set PICD_DATA_DIR to the folder holding screens_real/")
     for path in files:
         image = load_image(path)
         layout = extract_layout(image)
@@ -61,7 +65,6 @@ def main() -> None:
     print(f"{'confidence':<12}{'words':>7}{'right':>8}{'CRNN agrees':>13}{'right | agrees':>16}{'right | not':>13}")
     for name in names:
         c = counts[name]
-        share = lambda a, b: f"{a / b:.2f}" if b else "–"  # noqa: E731
         print(f"{name:<12}{c['words']:>7}{share(c['right'], c['words']):>8}{share(c['agrees'], c['words']):>13}"
               f"{share(c['agrees_right'], c['agrees']):>16}"
               f"{share(c['disagrees_right'], c['words'] - c['agrees']):>13}")
