@@ -112,6 +112,35 @@ def test_the_decoders_banded_exact_pass_is_the_whole_image_pass(height, width, l
                 assert torch.equal(full[0], compact[0]) and torch.equal(full[1], compact[1])
 
 
+@pytest.mark.parametrize("height, width, levels, glyph, a, b", [
+    (37, 29, 4, 1, 0, 9), (37, 29, 4, 0, 9, 21), (37, 29, 4, 1, 30, 37), (12, 5, 1, 0, 3, 4), (40, 8, 6, 1, 0, 40)])
+def test_the_fits_row_bands_are_the_whole_image_pass(height, width, levels, glyph, a, b):
+    """reconstruct_rows (fit.FIT_ROW_SHARE < 1) is rows [a, b) of the whole-image float pass, gradients included:
+    band edges inside the image and at its borders, one level, a glyph channel."""
+    from picd_core.overfit.model import OverfitDecoder, glyph_ink, level_shapes
+
+    gen = torch.Generator().manual_seed(height + 7 * a)
+    decoder = OverfitDecoder(OverfitConfig(levels=levels, synthesis_width=6, arm_width=8, glyph_channels=glyph))
+    with torch.no_grad():
+        for p in decoder.parameters():  # refinements not zero, so their context rows matter
+            p.add_(0.3 * torch.randn(p.shape, generator=gen))
+    latents = [(torch.randn(s, generator=gen) * 3).requires_grad_() for s in level_shapes(height, width, levels)]
+    ink = glyph_ink(torch.randint(0, 256, (height, width), generator=gen).numpy().astype(np.uint8)).float() if glyph else None
+    whole = decoder.reconstruct_whole(latents, ink, exact=False)[:, :, a:b]
+    band = decoder.reconstruct_rows(latents, ink, a, b)
+    assert band.shape == whole.shape
+    torch.testing.assert_close(band, whole, rtol=1e-5, atol=1e-5)
+    target = torch.rand(band.shape, generator=gen)
+    inputs = latents + [p for n, p in decoder.named_parameters() if not n.startswith("arm.")]
+    grads = [torch.autograd.grad(((out - target) ** 2).sum(), inputs, retain_graph=True, allow_unused=True)
+             for out in (whole, band)]
+    for g_whole, g_band in zip(*grads):
+        if g_whole is None:  # one level: no upsampling kernel in either pass
+            assert g_band is None
+        else:
+            torch.testing.assert_close(g_band, g_whole, rtol=1e-4, atol=1e-4)
+
+
 def test_refitting_the_arm_lowers_the_rate_of_fixed_latents():
     from picd_core.overfit.fit import _rate_bits, _refine_arm
     from picd_core.overfit.model import OverfitDecoder, level_shapes

@@ -345,6 +345,24 @@ class OverfitDecoder(nn.Module):
             stack = torch.cat([stack, ink[None, None]], dim=1)
         return self.synthesis(stack, exact)
 
+    def reconstruct_rows(self, latents: list[torch.Tensor], ink: torch.Tensor | None, a: int, b: int) -> torch.Tensor:
+        """Rows [a, b) of reconstruct_whole(exact=False), differentiable: the coarse levels whole, the last ×2
+        upsampling and the synthesis only for the band plus the two rows of context its 3×3 refinements read. The
+        fit trains on such bands to spend its iterations' time where the cost is (fit.FIT_ROW_SHARE)."""
+        shapes = [tuple(g.shape) for g in latents]
+        height, width = shapes[0]
+        r0, r1 = max(a - 2, 0), min(b + 2, height)
+        stack = latents[-1][None, None]
+        for l in range(len(latents) - 2, 0, -1):
+            stack = torch.cat([self.upsampler.up(stack, l, shapes[l], False), latents[l][None, None]], dim=1)
+        parts = [latents[0][None, None, r0:r1]]
+        if len(latents) > 1:
+            k = self.upsampler.kernels[0]
+            parts.insert(0, _upsample_axis(_upsample_axis(stack, k, 2, r0, r1), k, 3, 0, width))
+        if ink is not None and self.cfg.glyph_channels:
+            parts.append(ink[None, None, r0:r1])
+        return self.synthesis(torch.cat(parts, dim=1), False)[:, :, a - r0 : b - r0]
+
     def _reconstruct_exact(self, latents: list[torch.Tensor], ink: torch.Tensor | None) -> torch.Tensor:
         """reconstruct(exact=True): the coarse levels' stack whole, then the last ×2 upsampling and the synthesis
         together in bands of rows (the full-resolution stack is never held at once)."""
