@@ -54,6 +54,25 @@ def plain(image: np.ndarray, fmt: str, q: int, options: dict) -> tuple[int, np.n
     return buf.tell(), np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")), enc
 
 
+def plain_avif_curve(image: np.ndarray) -> list[tuple[float, float]]:
+    """[(bpp, PSNR)] of plain AVIF with the bench's settings at its qualities."""
+    pixels = image.shape[0] * image.shape[1]
+    return [(n * 8 / pixels, psnr(image, dec)) for n, dec, _ in (plain(image, "AVIF", q, AVIF_SETTINGS) for q in AVIF_Q)]
+
+
+def recode_background(background: np.ndarray, scale: int, quality: int) -> tuple[int, np.ndarray]:
+    """(bytes, decoded full-size image) of a screen-mode image layer coded by PICD's AVIF at `scale` and `quality`:
+    for probes that change what the layer holds and keep the rest of a file."""
+    from picd_core.image_codecs import get_codec
+    from picd_core.pipeline import _from_layer, _to_layer
+
+    codec = get_codec("avif")
+    h, w = background.shape[:2]
+    layer = _to_layer(background, scale, codec.size_multiple)
+    data = codec.encode(layer, quality, None)
+    return len(data), _from_layer(codec.decode(data, layer.shape[1], layer.shape[0], quality, None), scale, w, h)
+
+
 def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """The points no other point beats in both rate and PSNR, by rate: a monotone curve for BD interpolation.
 
