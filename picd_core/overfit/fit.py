@@ -26,13 +26,14 @@ NOISE_SHARE = 0.7  # 0.3 / 0.5 / 0.7 / 0.8 / 0.9: mean PSNR gap to AVIF −5.68 
 LATENT_LEARNING_RATE = 5e-2
 LEARNING_RATE = 1e-2
 ARM_LEARNING_RATE = 1e-2  # 3e-2: mean PSNR gap to AVIF −6.07 dB instead of −5.83 (docs/overfit.md, "Fit schedule")
+# Below 1.0 each fit iteration scores the distortion on one band of this share of the image's rows (bands in a random
+# order, every row once a round) and the rate on all latents: cheaper iterations, more of them in the same time. It
+# does not pay (384² Kodak crops at equal fit time: whole image −3.84 dB to AVIF, half bands −4.37, quarter −3.89;
+# docs/overfit.md, "Fitting on bands of rows"), so the fit sees the whole image.
+FIT_ROW_SHARE = 1.0
 # After the fit, the ARM alone is refitted to the rounded latents for this share of the fit's iterations (each costs
 # about a third of a fit iteration: the rate term only). It changes only R: −2 to −10 % bpp at the same PSNR on Kodak
 # crops (docs/overfit.md, "Fit schedule").
-# Each fit iteration scores the distortion on one band of this share of the image's rows (bands in a random order,
-# every row once per round), the rate on all latents: the reconstruction is most of an iteration's time, so more
-# iterations fit in the same time. 1.0: the whole image every iteration.
-FIT_ROW_SHARE = 1.0
 ARM_REFINE_SHARE = 0.3
 ARM_REFINE_LEARNING_RATE = 1e-2
 ARM_REFINE_STEP_COST = 0.3  # a refit step in fit iterations, at most (the rate term with its contexts took 0.09 s
