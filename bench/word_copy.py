@@ -37,7 +37,7 @@ from picd_core.images import load_image  # noqa: E402
 from picd_core.layout import Word  # noqa: E402
 from picd_core.metrics.image import psnr  # noqa: E402
 from picd_core.ocr import extract_layout  # noqa: E402
-from picd_core.redraw import redraw_candidate  # noqa: E402
+from picd_core.redraw import _box_error, redraw_candidate  # noqa: E402
 from picd_core.pipeline import decode_picd, encode_image  # noqa: E402
 from picd_core.text_render import render_text  # noqa: E402
 
@@ -81,8 +81,7 @@ def choose_copies(image: np.ndarray, words: list[Word], planned: np.ndarray) -> 
         best = best_copy(image, words, i)
         if best is None:
             continue
-        x0, y0, x1, y1 = word_box(word)
-        if best[0] < 0.5 * float(((image[y0:y1, x0:x1].astype(np.float64) - planned[y0:y1, x0:x1]) ** 2).sum()):
+        if best[0] < 0.5 * _box_error(image, planned, word_box(word)):
             copies.append((i, *best[1:]))
     return copies
 
@@ -98,9 +97,7 @@ def repeat_stats(image: np.ndarray, words: list[Word]) -> tuple[int, int, int]:
         if best is None:
             continue
         repeats += 1
-        x0, y0, x1, y1 = word_box(word)
-        erase = float(((image[y0:y1, x0:x1].astype(np.float64) - erased[y0:y1, x0:x1]) ** 2).sum())
-        near += best[0] < 0.05 * max(erase, 1e-9)
+        near += best[0] < 0.05 * max(_box_error(image, erased, word_box(word)), 1e-9)
     return len(words), repeats, near
 
 
